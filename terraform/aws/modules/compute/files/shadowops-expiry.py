@@ -1,0 +1,58 @@
+#!/usr/bin/python3
+"""Power the instance off once the env's lease has run out.
+
+Backstop for when nobody runs `shadowops destroy`: with the instance's
+shutdown behaviour set to `terminate`, powering off ends the EC2 bill.
+The deadline is the instance's own `expires_at` tag (read through IMDSv2,
+so `shadowops extend` moves it by updating tags, with no reboot and no new
+user data); the value baked into user data at launch is the fallback when
+the metadata service does not answer.
+"""
+import datetime
+import subprocess
+import sys
+import urllib.request
+
+IMDS = "http://169.254.169.254/latest"
+FALLBACK = open("/etc/shadowops/expires_at", encoding="ascii").read().strip()
+
+
+def tag_expiry():
+    try:
+        req = urllib.request.Request(
+            IMDS + "/api/token",
+            method="PUT",
+            headers={"X-aws-ec2-metadata-token-ttl-seconds": "60"},
+        )
+        token = urllib.request.urlopen(req, timeout=2).read().decode()
+        req = urllib.request.Request(
+            IMDS + "/meta-data/tags/instance/expires_at",
+            headers={"X-aws-ec2-metadata-token": token},
+        )
+        return urllib.request.urlopen(req, timeout=2).read().decode().strip()
+    except OSError as err:
+        print(f"expires_at tag unreadable ({err}); using {FALLBACK}", file=sys.stderr)
+        return FALLBACK
+
+
+def parse(value):
+    return datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def main():
+    raw = tag_expiry()
+    try:
+        deadline = parse(raw)
+    except ValueError:
+        print(f"expires_at {raw!r} is not RFC 3339; using {FALLBACK}", file=sys.stderr)
+        deadline = parse(FALLBACK)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    if now >= deadline:
+        print(f"lease expired at {deadline.isoformat()}: powering off", file=sys.stderr)
+        subprocess.run(["/usr/sbin/shutdown", "-h", "now", "shadowops lease expired"], check=True)
+    else:
+        print(f"lease ends {deadline.isoformat()}, {int((deadline - now).total_seconds())} s left")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,145 @@
+variable "name_prefix" {
+  description = "Prefix of every resource name in this module, e.g. `shadowops-ci-42`."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{0,38}[a-z0-9]$", var.name_prefix))
+    error_message = "name_prefix must be 2-40 characters of lowercase letters, digits and hyphens, starting with a letter."
+  }
+}
+
+variable "vpc_id" {
+  description = "ID of the VPC the instance's security group belongs to."
+  type        = string
+
+  validation {
+    condition     = can(regex("^vpc-[0-9a-f]+$", var.vpc_id))
+    error_message = "vpc_id must look like vpc-0123abcd."
+  }
+}
+
+variable "subnet_id" {
+  description = "ID of the public subnet the instance runs in."
+  type        = string
+
+  validation {
+    condition     = can(regex("^subnet-[0-9a-f]+$", var.subnet_id))
+    error_message = "subnet_id must look like subnet-0123abcd."
+  }
+}
+
+variable "operator_cidr" {
+  description = "The only IPv4 CIDR allowed to reach SSH and the Airflow API (the driver's --allow-cidr)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^\\d+\\.\\d+\\.\\d+\\.\\d+/\\d+$", var.operator_cidr)) && can(cidrhost(var.operator_cidr, 0)) && var.operator_cidr != "0.0.0.0/0"
+    error_message = "operator_cidr must be an IPv4 CIDR such as 203.0.113.7/32, and not 0.0.0.0/0."
+  }
+}
+
+variable "airflow_port" {
+  description = "TCP port of the Airflow API server on the instance (docs/interfaces.md pins 8080)."
+  type        = number
+  default     = 8080
+
+  validation {
+    condition     = var.airflow_port >= 1024 && var.airflow_port <= 65535 && floor(var.airflow_port) == var.airflow_port
+    error_message = "airflow_port must be an unprivileged TCP port (1024-65535)."
+  }
+}
+
+variable "instance_type" {
+  description = "EC2 instance type of the host. Airflow 3 (api-server, scheduler, dag-processor, triggerer) plus R and a JVM want about 4 GiB."
+  type        = string
+  default     = "t3.large"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]*\\.[a-z0-9]+$", var.instance_type))
+    error_message = "instance_type must look like t3.large."
+  }
+}
+
+variable "root_volume_size_gb" {
+  description = "Size of the encrypted gp3 root volume in GiB (Airflow's virtualenv, R, the JDK and logs)."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.root_volume_size_gb >= 10 && var.root_volume_size_gb <= 200 && floor(var.root_volume_size_gb) == var.root_volume_size_gb
+    error_message = "root_volume_size_gb must be a whole number between 10 and 200."
+  }
+}
+
+variable "ssh_public_key" {
+  description = "Client public key authorised for the `admin` user (OpenSSH format)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/=]+( .*)?$", trimspace(var.ssh_public_key)))
+    error_message = "ssh_public_key must be one OpenSSH public key line, e.g. `ssh-ed25519 AAAA...`."
+  }
+}
+
+variable "ssh_host_key_private" {
+  description = "PEM/OpenSSH text of the env's ed25519 host private key, installed by cloud-init so the host key is known before the first connection."
+  type        = string
+  sensitive   = true
+
+  validation {
+    condition     = can(regex("-----BEGIN OPENSSH PRIVATE KEY-----", var.ssh_host_key_private))
+    error_message = "ssh_host_key_private must be an OpenSSH private key (-----BEGIN OPENSSH PRIVATE KEY-----)."
+  }
+}
+
+variable "ssh_host_key_public" {
+  description = "The matching `ssh-ed25519 AAAA...` host public key."
+  type        = string
+
+  validation {
+    condition     = can(regex("^ssh-ed25519 [A-Za-z0-9+/=]+( .*)?$", trimspace(var.ssh_host_key_public)))
+    error_message = "ssh_host_key_public must be an `ssh-ed25519 AAAA...` line."
+  }
+}
+
+variable "expires_at" {
+  description = "RFC 3339 UTC instant after which the instance powers itself off (and, with shutdown behaviour `terminate`, is terminated)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}Z$", var.expires_at)) && can(formatdate("YYYY", var.expires_at))
+    error_message = "expires_at must be RFC 3339 UTC with a Z suffix, e.g. 2026-11-28T01:00:00Z."
+  }
+}
+
+variable "instance_profile_name" {
+  description = "Name of the IAM instance profile attached to the instance."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[\\w+=,.@-]{1,128}$", var.instance_profile_name))
+    error_message = "instance_profile_name must be a valid IAM name (1-128 of letters, digits and +=,.@_-)."
+  }
+}
+
+variable "ami_owner" {
+  description = "AWS account that publishes the official Debian cloud images (Debian's own account)."
+  type        = string
+  default     = "136693071363"
+
+  validation {
+    condition     = can(regex("^\\d{12}$", var.ami_owner))
+    error_message = "ami_owner must be a 12-digit AWS account ID."
+  }
+}
+
+variable "ami_name_pattern" {
+  description = "Name filter for the Debian image; the newest match is used."
+  type        = string
+  default     = "debian-12-amd64-*"
+
+  validation {
+    condition     = length(var.ami_name_pattern) > 0 && length(var.ami_name_pattern) <= 128
+    error_message = "ami_name_pattern must be a non-empty AMI name filter."
+  }
+}

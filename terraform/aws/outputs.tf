@@ -1,0 +1,60 @@
+# The contract (docs/interfaces.md), version 1. Same keys, recursively, as
+# terraform/local/outputs.tf: tests/contract/check_shape.py enforces it.
+output "shadow" {
+  description = "shadowops contract v1: everything the driver, Ansible and the pipeline need to reach this env."
+  sensitive   = true # holds the warehouse and SMTP passwords
+
+  value = {
+    contract_version = 1
+    env              = var.env_name
+    target           = "aws"
+    expires_at       = var.expires_at
+
+    host = {
+      address              = module.compute.public_ip
+      ssh_port             = 22
+      ssh_user             = local.ssh_user
+      ssh_private_key_file = var.ssh_private_key_file
+      ssh_host_key         = trimspace(var.ssh_host_key_public)
+    }
+
+    warehouse = {
+      kind              = "redshift"
+      host              = module.warehouse.address # private DNS name, reached from the host
+      port              = module.warehouse.port
+      database          = module.warehouse.database
+      user              = var.warehouse_user
+      password          = var.warehouse_password
+      jdbc_url          = "jdbc:redshift://${module.warehouse.address}:${module.warehouse.port}/${module.warehouse.database}"
+      jdbc_driver_class = "com.amazon.redshift.Driver"
+      jdbc_driver = {
+        source  = "url"
+        package = null
+        url     = var.redshift_jdbc_driver_url
+        sha256  = var.redshift_jdbc_driver_sha256
+        path    = local.jdbc_driver_path
+      }
+    }
+
+    mail = {
+      smtp_host = var.smtp_host
+      smtp_port = var.smtp_port
+      from      = var.mail_from
+      to        = var.mail_to
+      starttls  = true # a relay on the internet: never send credentials in clear
+      user      = var.smtp_user
+      password  = var.smtp_password
+      inbox_dir = null # no sink to read on AWS; the relay delivers the mail
+    }
+
+    airflow = {
+      url = "http://${module.compute.public_ip}:${local.airflow_port}"
+    }
+
+    # The host reaches Debian's mirrors and PyPI directly on AWS.
+    packages = {
+      apt_proxy  = null
+      wheelhouse = null
+    }
+  }
+}

@@ -1,0 +1,288 @@
+# Inputs shared with terraform/local (docs/interfaces.md, "Terraform inputs").
+
+variable "env_name" {
+  description = "Name of the shadow env: a short lowercase DNS label. Prefixes every resource name."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z]([a-z0-9-]{0,28}[a-z0-9])?$", var.env_name))
+    error_message = "env_name must be a lowercase DNS label of at most 30 characters: a-z first, then a-z, 0-9 or '-', not ending with '-'."
+  }
+
+  validation {
+    # AWS-only: the Redshift cluster identifier is derived from it.
+    condition     = !strcontains(var.env_name, "--")
+    error_message = "env_name must not contain '--' on the aws target (Redshift cluster identifiers forbid two consecutive hyphens)."
+  }
+}
+
+variable "owner" {
+  description = "Who asked for the env ($USER, or the CI project). Carried as the `owner` tag on every resource."
+  type        = string
+
+  validation {
+    # The character set AWS accepts in tag values.
+    condition     = can(regex("^[\\p{L}\\p{N} _.:/=+@-]{1,128}$", var.owner))
+    error_message = "owner must be 1-128 characters of letters, digits, spaces and _ . : / = + @ -."
+  }
+}
+
+variable "expires_at" {
+  description = "End of the env's lease, RFC 3339 UTC (e.g. 2026-11-28T01:00:00Z). Tagged on every resource; drives the instance's self-termination and the Redshift pause."
+  type        = string
+
+  validation {
+    condition     = can(regex("^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}Z$", var.expires_at)) && can(formatdate("YYYY", var.expires_at))
+    error_message = "expires_at must be RFC 3339 UTC with a Z suffix, e.g. 2026-11-28T01:00:00Z."
+  }
+}
+
+variable "ssh_public_key" {
+  description = "Client public key authorised for the host's `admin` user (`ssh-ed25519 AAAA...`)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/=]+( .*)?$", trimspace(var.ssh_public_key)))
+    error_message = "ssh_public_key must be one OpenSSH public key line, e.g. `ssh-ed25519 AAAA...`."
+  }
+}
+
+variable "ssh_private_key_file" {
+  description = "Absolute path of the client private key; only echoed into the contract for Ansible."
+  type        = string
+
+  validation {
+    condition     = startswith(var.ssh_private_key_file, "/")
+    error_message = "ssh_private_key_file must be an absolute path."
+  }
+}
+
+variable "ssh_host_key_private_file" {
+  description = "Absolute path of the env's ed25519 host private key (0600). Read at plan time and installed by cloud-init, so the host key is pinned before the first connection."
+  type        = string
+
+  validation {
+    condition     = startswith(var.ssh_host_key_private_file, "/")
+    error_message = "ssh_host_key_private_file must be an absolute path."
+  }
+}
+
+variable "ssh_host_key_public" {
+  description = "The env's host public key (`ssh-ed25519 AAAA...`), published as contract host.ssh_host_key."
+  type        = string
+
+  validation {
+    condition     = can(regex("^ssh-ed25519 [A-Za-z0-9+/=]+( .*)?$", trimspace(var.ssh_host_key_public)))
+    error_message = "ssh_host_key_public must be an `ssh-ed25519 AAAA...` line."
+  }
+}
+
+variable "warehouse_database" {
+  description = "Database created in the Redshift cluster."
+  type        = string
+  default     = "analytics"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9_]{0,63}$", var.warehouse_database)) && var.warehouse_database != "dev"
+    error_message = "warehouse_database must be 1-64 lowercase letters, digits and underscores starting with a letter, and not `dev`."
+  }
+}
+
+variable "warehouse_user" {
+  description = "Redshift admin user the pipeline connects as."
+  type        = string
+  default     = "shadow"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9_]{0,127}$", var.warehouse_user)) && !contains(["awsuser", "rdsdb", "public", "user"], var.warehouse_user)
+    error_message = "warehouse_user must be lowercase letters, digits and underscores starting with a letter, and not a default or reserved name."
+  }
+}
+
+variable "warehouse_password" {
+  description = "Redshift admin password; from the driver's 0600 secrets file only. Redshift requires 8-64 printable ASCII with an upper-case letter, a lower-case letter and a digit, and none of ' \" \\ / @ or space."
+  type        = string
+  sensitive   = true
+
+  validation {
+    condition = (
+      length(var.warehouse_password) >= 8 && length(var.warehouse_password) <= 64
+      && can(regex("[A-Z]", var.warehouse_password))
+      && can(regex("[a-z]", var.warehouse_password))
+      && can(regex("[0-9]", var.warehouse_password))
+      && can(regex("^[!#-&(-.0-?A-\\[\\]-~]+$", var.warehouse_password))
+    )
+    error_message = "warehouse_password does not meet Redshift's rules (8-64 printable ASCII with upper, lower and digit; no ' \" \\ / @ or space)."
+  }
+}
+
+variable "mail_from" {
+  description = "Sender of the pipeline's success mail. The SMTP relay must accept it (e.g. an SES-verified identity)."
+  type        = string
+  default     = "shadowops@localhost"
+
+  validation {
+    condition     = can(regex("^[^@\\s]+@[^@\\s]+$", var.mail_from))
+    error_message = "mail_from must be an e-mail address."
+  }
+}
+
+variable "mail_to" {
+  description = "Recipient of the pipeline's success mail."
+  type        = string
+  default     = "team@localhost"
+
+  validation {
+    condition     = can(regex("^[^@\\s]+@[^@\\s]+$", var.mail_to))
+    error_message = "mail_to must be an e-mail address."
+  }
+}
+
+# AWS only.
+
+variable "region" {
+  description = "AWS region of the env (the driver passes AWS_REGION, default eu-west-1)."
+  type        = string
+  default     = "eu-west-1"
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-gov)?-[a-z]+-\\d$", var.region))
+    error_message = "region must look like eu-west-1."
+  }
+}
+
+variable "operator_cidr" {
+  description = "The only IPv4 CIDR allowed to reach SSH (22) and Airflow (8080) on the host: the driver's --allow-cidr, typically the operator's or CI runner's address as a /32."
+  type        = string
+
+  validation {
+    condition     = can(regex("^\\d+\\.\\d+\\.\\d+\\.\\d+/\\d+$", var.operator_cidr)) && can(cidrhost(var.operator_cidr, 0)) && var.operator_cidr != "0.0.0.0/0"
+    error_message = "operator_cidr must be an IPv4 CIDR such as 203.0.113.7/32, and not 0.0.0.0/0."
+  }
+}
+
+variable "vpc_cidr" {
+  description = "IPv4 CIDR of the env's own VPC (/16 to /20)."
+  type        = string
+  default     = "10.42.0.0/16"
+
+  validation {
+    condition     = can(regex("^\\d+\\.\\d+\\.\\d+\\.\\d+/\\d+$", var.vpc_cidr)) && can(cidrhost(var.vpc_cidr, 0)) && try(tonumber(split("/", var.vpc_cidr)[1]) >= 16 && tonumber(split("/", var.vpc_cidr)[1]) <= 20, false)
+    error_message = "vpc_cidr must be an IPv4 CIDR between /16 and /20."
+  }
+}
+
+variable "instance_type" {
+  description = "EC2 instance type of the host (Airflow 3 + R + JVM want ~4 GiB; t3.large has 8)."
+  type        = string
+  default     = "t3.large"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]*\\.[a-z0-9]+$", var.instance_type))
+    error_message = "instance_type must look like t3.large."
+  }
+}
+
+variable "root_volume_size_gb" {
+  description = "Size of the host's encrypted gp3 root volume in GiB."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.root_volume_size_gb >= 10 && var.root_volume_size_gb <= 200 && floor(var.root_volume_size_gb) == var.root_volume_size_gb
+    error_message = "root_volume_size_gb must be a whole number between 10 and 200."
+  }
+}
+
+variable "redshift_node_type" {
+  description = "Redshift node type (DC2 is deprecated by AWS; ra3.large is the smallest RA3)."
+  type        = string
+  default     = "ra3.large"
+
+  validation {
+    condition     = contains(["ra3.large", "ra3.xlplus", "ra3.4xlarge", "ra3.16xlarge", "dc2.large", "dc2.8xlarge"], var.redshift_node_type)
+    error_message = "redshift_node_type must be one of ra3.large, ra3.xlplus, ra3.4xlarge, ra3.16xlarge, dc2.large, dc2.8xlarge."
+  }
+}
+
+variable "redshift_number_of_nodes" {
+  description = "Redshift compute nodes; 1 (the default) makes a single-node cluster."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.redshift_number_of_nodes >= 1 && var.redshift_number_of_nodes <= 4 && floor(var.redshift_number_of_nodes) == var.redshift_number_of_nodes
+    error_message = "redshift_number_of_nodes must be a whole number from 1 to 4."
+  }
+}
+
+variable "redshift_jdbc_driver_url" {
+  description = "Where the host downloads the Redshift JDBC 4.2 driver jar (version 2.x). Must match redshift_jdbc_driver_sha256."
+  type        = string
+  default     = "https://repo1.maven.org/maven2/com/amazon/redshift/redshift-jdbc42/2.1.0.3/redshift-jdbc42-2.1.0.3.jar"
+
+  validation {
+    condition     = can(regex("^https://\\S+\\.jar$", var.redshift_jdbc_driver_url))
+    error_message = "redshift_jdbc_driver_url must be an https URL of a .jar file."
+  }
+}
+
+variable "redshift_jdbc_driver_sha256" {
+  # NOT verified from the build machines (Maven Central is unreachable there):
+  # this is the sha256 nixpkgs pins for redshift-jdbc42 2.1.0.3 from Maven
+  # Central (SRI sha256-TO/JXh/pZ7tUZGfHqkzgZx18gLnISvnPVyGavzFv6vo=, in hex).
+  # Ansible's download fails closed if the jar does not match. See docs/aws.md.
+  description = "sha256 (64 lowercase hex) of the jar at redshift_jdbc_driver_url; the host refuses a jar that does not match."
+  type        = string
+  default     = "4cefc95e1fe967bb546467c7aa4ce0671d7c80b9c84af9cf57219abf316feafa"
+
+  validation {
+    condition     = can(regex("^[0-9a-f]{64}$", var.redshift_jdbc_driver_sha256))
+    error_message = "redshift_jdbc_driver_sha256 must be 64 lowercase hex characters."
+  }
+}
+
+variable "smtp_host" {
+  description = "SMTP relay the pipeline's success mail goes through (e.g. email-smtp.eu-west-1.amazonaws.com). From SHADOWOPS_SMTP_HOST."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$", var.smtp_host))
+    error_message = "smtp_host must be a host name or IPv4 address."
+  }
+}
+
+variable "smtp_port" {
+  description = "SMTP relay port; STARTTLS is always required on AWS, so 587 is the usual choice (EC2 throttles port 25)."
+  type        = number
+  default     = 587
+
+  validation {
+    condition     = var.smtp_port >= 1 && var.smtp_port <= 65535 && floor(var.smtp_port) == var.smtp_port
+    error_message = "smtp_port must be a TCP port (1-65535)."
+  }
+}
+
+variable "smtp_user" {
+  description = "SMTP relay user name, or null for a relay without authentication. From SHADOWOPS_SMTP_USER."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.smtp_user == null || try(length(var.smtp_user) > 0 && length(var.smtp_user) <= 256, false)
+    error_message = "smtp_user must be null or a non-empty string of at most 256 characters."
+  }
+}
+
+variable "smtp_password" {
+  description = "SMTP relay password (from the driver's 0600 secrets file, SHADOWOPS_SMTP_PASSWORD), or null. Required when smtp_user is set."
+  type        = string
+  default     = null
+  sensitive   = true
+
+  validation {
+    # Cross-variable validation needs Terraform >= 1.9 (versions.tf).
+    condition     = var.smtp_user == null ? var.smtp_password == null : try(length(var.smtp_password) > 0, false)
+    error_message = "smtp_password must be set (non-empty) exactly when smtp_user is set."
+  }
+}
