@@ -1,0 +1,224 @@
+//! Command-line definitions (clap derive). No logic here.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "shadowops",
+    version,
+    about = "Throwaway shadow copies of the data platform: Terraform provisions, Ansible configures, \
+             an Airflow DAG of R tasks proves it end to end, and a timer destroys it.",
+    after_help = "Env directories live in $SHADOWOPS_HOME/envs/<env> (default .shadowops/). \
+                  Exit codes: 0 ok, 1 other error, 2 usage, 10 provision failed, 11 Terraform \
+                  outputs break the contract, 12 configure failed, 13 pipeline failed, 130 interrupted."
+)]
+pub struct Cli {
+    /// More detail on stderr (every Terraform event and Ansible task result).
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Target {
+    /// Containers on this machine (podman): host, warehouse (PostgreSQL), mail sink.
+    Local,
+    /// EC2 + Redshift on AWS (needs AWS credentials).
+    Aws,
+}
+
+impl Target {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Target::Local => "local",
+            Target::Aws => "aws",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
+pub enum UntilPhase {
+    Provision,
+    Configure,
+    Pipeline,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FromPhase {
+    Vars,
+    Provision,
+    Configure,
+    Pipeline,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnFailure {
+    /// Keep the env for inspection (it still expires with its lease).
+    Keep,
+    /// Destroy the env; the run records stay readable.
+    Destroy,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ImageChoice {
+    /// The plain Debian 12 base image: configure installs everything.
+    Base,
+    /// The image made by `shadowops bake`: configure only converges.
+    Baked,
+}
+
+#[derive(Debug, Args)]
+pub struct EnvArg {
+    /// Env name: a lowercase DNS label of 1-30 characters.
+    #[arg(long = "env", short = 'e', default_value = "shadow", env = "SHADOWOPS_ENV")]
+    pub name: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Bring an env up (or resume it): vars, provision, handoff, configure, pipeline, lease.
+    Up(UpArgs),
+    /// Destroy an env and everything it created (idempotent; works after any failure).
+    Destroy {
+        #[command(flatten)]
+        env: EnvArg,
+        /// Print the outcome as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Explain where an env is: phase, last error, resources, addresses, time left.
+    Status {
+        #[command(flatten)]
+        env: EnvArg,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List envs under $SHADOWOPS_HOME with their phase and time left.
+    List {
+        #[arg(long)]
+        json: bool,
+        /// Also list destroyed envs whose run records are kept.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Show what Terraform would change for an env (terraform plan), creating nothing.
+    Plan {
+        #[command(flatten)]
+        env: EnvArg,
+        #[arg(long, value_enum, default_value_t = Target::Local)]
+        target: Target,
+    },
+    /// Print the rendered Ansible inventory and variables, secrets masked.
+    Inventory {
+        #[command(flatten)]
+        env: EnvArg,
+    },
+    /// Read the run records: the event streams and logs of every phase.
+    Logs {
+        #[command(flatten)]
+        env: EnvArg,
+        /// Run id (default: the latest run).
+        #[arg(long)]
+        run: Option<String>,
+        /// Only this phase's logs (vars, provision, handoff, configure, pipeline, destroy).
+        #[arg(long)]
+        phase: Option<String>,
+        /// Keep printing as the logs grow (like tail -f).
+        #[arg(long, short)]
+        follow: bool,
+        /// List the runs instead of printing logs.
+        #[arg(long)]
+        list: bool,
+    },
+    /// Open an SSH session on the env's host (host key pinned), or run CMD there.
+    Ssh {
+        #[command(flatten)]
+        env: EnvArg,
+        /// Command to run on the host.
+        #[arg(last = true)]
+        cmd: Vec<String>,
+    },
+    /// Move an env's deadline to DURATION from now (the running reaper honours it).
+    Extend {
+        #[command(flatten)]
+        env: EnvArg,
+        /// New lease from now, e.g. 30m, 2h.
+        duration: String,
+        /// Raise the cap on leases (default 24h).
+        #[arg(long, default_value = "24h")]
+        max_ttl: String,
+    },
+    /// Destroy every env whose lease expired and whose reaper is gone; sweep orphaned containers.
+    Reap {
+        /// Say what would be destroyed, destroy nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Check the tools shadowops needs: found, versions, what to install.
+    Doctor {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Build an image with the playbook already applied, for `up --image baked`.
+    Bake {
+        #[arg(long, value_enum, default_value_t = Target::Local)]
+        target: Target,
+    },
+    /// Remove cached local base images (they are rebuilt on the next `up`).
+    PruneImages,
+    /// Internal: the detached process that destroys an env at its deadline.
+    #[command(hide = true)]
+    Reaper {
+        #[command(flatten)]
+        env: EnvArg,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    #[command(flatten)]
+    pub env: EnvArg,
+    /// Where to create it.
+    #[arg(long, value_enum, default_value_t = Target::Local, env = "SHADOWOPS_TARGET")]
+    pub target: Target,
+    /// Lease: the env is destroyed this long after `up` (e.g. 30m, 2h; max 24h unless --max-ttl).
+    #[arg(long, default_value = "2h")]
+    pub ttl: String,
+    /// Raise the cap on --ttl.
+    #[arg(long, default_value = "24h")]
+    pub max_ttl: String,
+    /// Stop after this phase.
+    #[arg(long, value_enum)]
+    pub until: Option<UntilPhase>,
+    /// Restart from this phase even if it completed before.
+    #[arg(long, value_enum)]
+    pub from: Option<FromPhase>,
+    /// The pipeline to deploy and run (dags/, R/, sql/); default: the bundled example.
+    #[arg(long)]
+    pub pipeline: Option<PathBuf>,
+    /// DAG to trigger.
+    #[arg(long, default_value = "shadow_pipeline")]
+    pub dag_id: String,
+    /// Write one JUnit test case per DAG task to FILE (for CI test results).
+    #[arg(long)]
+    pub junit: Option<PathBuf>,
+    /// On failure: keep the env (default at a terminal) or destroy it (default when CI is set).
+    #[arg(long, value_enum)]
+    pub on_failure: Option<OnFailure>,
+    /// Stay in the foreground with a countdown; destroy at the deadline or on Ctrl-C.
+    #[arg(long)]
+    pub wait: bool,
+    /// Host image: the base image or the one `shadowops bake` made.
+    #[arg(long, value_enum, default_value_t = ImageChoice::Base)]
+    pub image: ImageChoice,
+    /// CIDR allowed to reach SSH and Airflow (aws target), e.g. 203.0.113.7/32.
+    #[arg(long)]
+    pub allow_cidr: Option<String>,
+    /// Print the outcome (and any failure report) as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}

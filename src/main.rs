@@ -1,0 +1,43 @@
+//! shadowops: one-click throwaway shadow copies of the data platform.
+//!
+//! `main` stays thin: parse the arguments, run the command, map the outcome to
+//! an exit code. Everything else lives in the modules below.
+
+mod ansible;
+mod cli;
+mod commands;
+mod contract;
+mod digest;
+mod env;
+mod error;
+mod keys;
+mod paths;
+mod pipeline;
+mod process;
+mod report;
+mod runrec;
+mod terraform;
+mod tools;
+mod ttl;
+mod ui;
+
+use clap::Parser;
+
+fn main() {
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // clap prints help/version on stdout with exit 0, usage errors with 2.
+            let code = if e.use_stderr() { error::EXIT_USAGE } else { 0 };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
+    ui::init(cli.verbose);
+    process::install_signal_forwarding();
+    let code = match commands::run(cli) {
+        Ok(code) => code,
+        Err(err) => error::report_and_code(&err),
+    };
+    std::process::exit(code);
+}

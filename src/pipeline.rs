@@ -1,0 +1,476 @@
+//! The pipeline phase: trigger the DAG over Airflow's REST API, follow every
+//! task, fetch failed tasks' logs, confirm the success e-mail, write JUnit.
+
+use crate::report::{Detail, FailureReport, Phase};
+use crate::ui::Activity;
+use anyhow::{anyhow, bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+pub struct Airflow {
+    base: String,
+    agent: ureq::Agent,
+    token: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TaskOutcome {
+    pub task_id: String,
+    pub state: String,
+    pub duration_s: Option<f64>,
+    pub try_number: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_file: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub log_tail: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PipelineRun {
+    pub dag_id: String,
+    pub run_id: String,
+    pub state: String,
+    pub duration_s: f64,
+    pub tasks: Vec<TaskOutcome>,
+    pub email_seen: Option<bool>,
+    pub email_subject: Option<String>,
+    pub email_summary: Option<String>,
+}
+
+fn http_err(e: ureq::Error) -> anyhow::Error {
+    match e {
+        ureq::Error::Status(code, resp) => {
+            let url = resp.get_url().to_string();
+            let body = resp.into_string().unwrap_or_default();
+            anyhow!("HTTP {code} from {url}: {}", body.chars().take(300).collect::<String>())
+        }
+        other => anyhow!("{other}"),
+    }
+}
+
+impl Airflow {
+    pub fn new(base: &str) -> Self {
+        let agent = ureq::AgentBuilder::new()
+            .timeout_connect(Duration::from_secs(5))
+            .timeout(Duration::from_secs(30))
+            .build();
+        Airflow { base: base.trim_end_matches('/').to_string(), agent, token: None }
+    }
+
+    /// Wait until every component reports healthy, with bounded backoff.
+    pub fn wait_healthy(&self, limit: Duration) -> Result<()> {
+        let start = Instant::now();
+        let mut delay = Duration::from_millis(250);
+        let mut last = String::from("no answer yet");
+        while start.elapsed() < limit {
+            match self.agent.get(&format!("{}/api/v2/monitor/health", self.base)).call() {
+                Ok(resp) => {
+                    let v: Value = resp.into_json().unwrap_or(Value::Null);
+                    let unhealthy: Vec<String> = v
+                        .as_object()
+                        .map(|o| {
+                            o.iter()
+                                .filter(|(_, c)| c.get("status").and_then(Value::as_str) != Some("healthy"))
+                                .map(|(k, c)| format!("{k}={}", c.get("status").and_then(Value::as_str).unwrap_or("?")))
+                                .collect()
+                        })
+                        .unwrap_or_else(|| vec!["unparseable health answer".into()]);
+                    if unhealthy.is_empty() {
+                        return Ok(());
+                    }
+                    last = unhealthy.join(", ");
+                }
+                Err(e) => last = http_err(e).to_string(),
+            }
+            std::thread::sleep(delay);
+            delay = (delay * 2).min(Duration::from_secs(2));
+        }
+        bail!("Airflow at {} not healthy after {}s: {last}", self.base, limit.as_secs())
+    }
+
+    pub fn login(&mut self, user: &str, password: &str) -> Result<()> {
+        let resp = self
+            .agent
+            .post(&format!("{}/auth/token", self.base))
+            .send_json(json!({"username": user, "password": password}))
+            .map_err(http_err)
+            .context("getting an Airflow API token")?;
+        let v: Value = resp.into_json()?;
+        self.token = Some(
+            v["access_token"].as_str().ok_or_else(|| anyhow!("no access_token in /auth/token answer"))?.to_string(),
+        );
+        Ok(())
+    }
+
+    fn get(&self, path: &str) -> Result<Value> {
+        let req = self.agent.get(&format!("{}{path}", self.base));
+        let req = match &self.token {
+            Some(t) => req.set("Authorization", &format!("Bearer {t}")),
+            None => req,
+        };
+        Ok(req.call().map_err(http_err)?.into_json()?)
+    }
+
+    fn send(&self, method: &str, path: &str, body: Value) -> Result<Value> {
+        let req = self.agent.request(method, &format!("{}{path}", self.base));
+        let req = match &self.token {
+            Some(t) => req.set("Authorization", &format!("Bearer {t}")),
+            None => req,
+        };
+        Ok(req.send_json(body).map_err(http_err)?.into_json()?)
+    }
+
+    /// Wait until the DAG is parsed, and make sure it is not paused.
+    pub fn wait_dag(&self, dag_id: &str, limit: Duration) -> Result<()> {
+        let start = Instant::now();
+        loop {
+            match self.get(&format!("/api/v2/dags/{dag_id}")) {
+                Ok(v) => {
+                    if v["is_paused"].as_bool() == Some(true) {
+                        self.send("PATCH", &format!("/api/v2/dags/{dag_id}"), json!({"is_paused": false}))?;
+                    }
+                    if let Some(errs) = self.import_errors(dag_id) {
+                        bail!("DAG {dag_id} has import errors:\n{errs}");
+                    }
+                    return Ok(());
+                }
+                Err(e) if start.elapsed() > limit => {
+                    let hint = self.import_errors(dag_id).map(|e| format!("\nimport errors:\n{e}")).unwrap_or_default();
+                    return Err(e.context(format!("DAG {dag_id} did not appear within {}s{hint}", limit.as_secs())));
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(500)),
+            }
+        }
+    }
+
+    fn import_errors(&self, dag_id: &str) -> Option<String> {
+        let v = self.get("/api/v2/importErrors").ok()?;
+        let errs: Vec<String> = v["import_errors"]
+            .as_array()?
+            .iter()
+            .filter(|e| e["filename"].as_str().is_some_and(|f| f.contains(dag_id) || !f.is_empty()))
+            .filter_map(|e| e["stack_trace"].as_str().map(str::to_string))
+            .collect();
+        (!errs.is_empty()).then(|| errs.join("\n"))
+    }
+
+    pub fn trigger(&self, dag_id: &str, run_id: &str) -> Result<String> {
+        let v = self.send(
+            "POST",
+            &format!("/api/v2/dags/{dag_id}/dagRuns"),
+            json!({"dag_run_id": run_id, "logical_date": null, "conf": {}}),
+        )?;
+        Ok(v["dag_run_id"].as_str().unwrap_or(run_id).to_string())
+    }
+
+    fn tasks(&self, dag_id: &str, run_id: &str) -> Result<Vec<Value>> {
+        let v = self.get(&format!("/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances"))?;
+        Ok(v["task_instances"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// The task's log (Airflow 3 answers structured JSON lines).
+    pub fn task_log(&self, dag_id: &str, run_id: &str, task_id: &str, try_number: u64) -> Result<String> {
+        let v = self.get(&format!(
+            "/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{}?full_content=true",
+            try_number.max(1)
+        ))?;
+        Ok(log_text(&v["content"]))
+    }
+
+    /// Follow a run to its end, one progress line per task.
+    pub fn follow(&self, dag_id: &str, run_id: &str, limit: Duration) -> Result<(String, Vec<TaskOutcome>)> {
+        let start = Instant::now();
+        let activity = Activity::new();
+        let mut seen: BTreeMap<String, String> = BTreeMap::new();
+        loop {
+            crate::process::check_interrupted()?;
+            let run = self.get(&format!("/api/v2/dags/{dag_id}/dagRuns/{run_id}"))?;
+            let state = run["state"].as_str().unwrap_or("unknown").to_string();
+            let tasks = self.tasks(dag_id, run_id)?;
+            for t in &tasks {
+                let id = t["task_id"].as_str().unwrap_or("?").to_string();
+                let st = t["state"].as_str().unwrap_or("none").to_string();
+                let prev = seen.insert(id.clone(), st.clone());
+                if prev.as_deref() == Some(st.as_str()) {
+                    continue;
+                }
+                match st.as_str() {
+                    "running" | "queued" | "scheduled" if prev.as_deref() != Some("running") => {
+                        if prev.is_none() || prev.as_deref() == Some("none") || st == "running" {
+                            activity.start(&id, &format!("task {id}"));
+                        }
+                    }
+                    "success" => activity.finish(&id, &format!("task {id}"), "success", false),
+                    "failed" | "upstream_failed" | "skipped" => {
+                        activity.finish(&id, &format!("task {id}"), &st, st != "skipped")
+                    }
+                    _ => {}
+                }
+            }
+            if state == "success" || state == "failed" {
+                let outcomes = tasks.iter().map(outcome).collect();
+                return Ok((state, outcomes));
+            }
+            if start.elapsed() > limit {
+                bail!("DAG run {run_id} still {state} after {}s", limit.as_secs());
+            }
+            std::thread::sleep(Duration::from_millis(700));
+        }
+    }
+}
+
+fn outcome(t: &Value) -> TaskOutcome {
+    TaskOutcome {
+        task_id: t["task_id"].as_str().unwrap_or("?").to_string(),
+        state: t["state"].as_str().unwrap_or("none").to_string(),
+        duration_s: t["duration"].as_f64(),
+        try_number: t["try_number"].as_u64().unwrap_or(1),
+        log_file: None,
+        log_tail: String::new(),
+    }
+}
+
+/// Airflow 3 log content: a list of structured records, or plain text.
+fn log_text(content: &Value) -> String {
+    match content {
+        Value::String(s) => s.clone(),
+        Value::Array(items) => items
+            .iter()
+            .map(|i| match i {
+                Value::String(s) => s.clone(),
+                Value::Object(o) => {
+                    let ts = o.get("timestamp").and_then(Value::as_str).unwrap_or("");
+                    let lvl = o.get("level").and_then(Value::as_str).unwrap_or("");
+                    let ev = o.get("event").and_then(Value::as_str).unwrap_or("");
+                    let line = format!("{ts} {lvl} {ev}");
+                    line.trim().to_string()
+                }
+                other => other.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+        other => other.to_string(),
+    }
+}
+
+pub fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// The per-task table printed at the end (stdout: it is the result).
+pub fn table(run: &PipelineRun) -> String {
+    let mut s = format!("DAG {} run {}: {}\n", run.dag_id, run.run_id, run.state);
+    s.push_str(&format!("  {:<24} {:<16} {:>9}\n", "TASK", "STATE", "DURATION"));
+    for t in &run.tasks {
+        let d = t.duration_s.map(|d| format!("{d:.1}s")).unwrap_or_else(|| "-".into());
+        s.push_str(&format!("  {:<24} {:<16} {:>9}\n", t.task_id, t.state, d));
+    }
+    match (run.email_seen, &run.email_subject) {
+        (Some(true), Some(subj)) => s.push_str(&format!("  e-mail: received: {subj}\n")),
+        (Some(false), _) => s.push_str("  e-mail: NOT received\n"),
+        _ => {}
+    }
+    if let Some(sum) = &run.email_summary {
+        s.push_str(&format!("  summary: {sum}\n"));
+    }
+    s
+}
+
+/// A failed pipeline's report: every failed task with its log tail.
+pub fn failure(run: &PipelineRun, why: &str) -> FailureReport {
+    let failed: Vec<&TaskOutcome> = run.tasks.iter().filter(|t| t.state == "failed").collect();
+    let mut r = FailureReport::new(Phase::Pipeline, why.to_string());
+    if let Some(first) = failed.first() {
+        r.summary = format!("task {} failed in DAG run {}", first.task_id, run.run_id);
+    }
+    for t in run.tasks.iter().filter(|t| t.state != "success") {
+        r = r.with_detail(Detail::Task {
+            task: t.task_id.clone(),
+            state: t.state.clone(),
+            log_tail: t.log_tail.clone(),
+            log_file: t.log_file.clone(),
+        });
+    }
+    r
+}
+
+/// One JUnit test case per task; failures carry the task's log tail.
+pub fn write_junit(path: &Path, run: &PipelineRun) -> Result<()> {
+    use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+    let mut report = Report::new("shadowops");
+    let mut suite = TestSuite::new(format!("{}.{}", run.dag_id, run.run_id));
+    for t in &run.tasks {
+        let status = match t.state.as_str() {
+            "success" => TestCaseStatus::success(),
+            "skipped" => TestCaseStatus::skipped(),
+            state => {
+                let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                s.set_message(format!("task {} ended {state}", t.task_id));
+                s.set_description(t.log_tail.clone());
+                s
+            }
+        };
+        let mut case = TestCase::new(t.task_id.clone(), status);
+        case.set_classname(run.dag_id.clone());
+        if let Some(d) = t.duration_s {
+            case.set_time(Duration::from_secs_f64(d.max(0.0)));
+        }
+        suite.add_test_case(case);
+    }
+    if run.email_seen == Some(false) {
+        let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+        s.set_message("the success e-mail did not arrive");
+        let mut case = TestCase::new("success-email", s);
+        case.set_classname(run.dag_id.clone());
+        suite.add_test_case(case);
+    }
+    report.add_test_suite(suite);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(path, report.to_string()?).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// A success e-mail found in the inbox.
+#[derive(Debug, Clone)]
+pub struct Mail {
+    pub file: PathBuf,
+    pub subject: String,
+    pub body_text: String,
+}
+
+/// Wait for an `.eml` in `inbox` newer than `since` whose subject names
+/// `run_id`; parse it with a real MIME parser (multipart, base64 HTML).
+pub fn wait_for_mail(inbox: &Path, run_id: &str, since: SystemTime, limit: Duration) -> Result<Option<Mail>> {
+    let start = Instant::now();
+    loop {
+        if let Ok(rd) = std::fs::read_dir(inbox) {
+            for e in rd.flatten() {
+                let p = e.path();
+                if p.extension().and_then(|x| x.to_str()) != Some("eml") {
+                    continue;
+                }
+                let newer = e.metadata().and_then(|m| m.modified()).map(|m| m >= since - Duration::from_secs(2)).unwrap_or(true);
+                if !newer {
+                    continue;
+                }
+                if let Some(mail) = parse_mail(&p) {
+                    if mail.subject.contains(run_id) || mail.body_text.contains(run_id) {
+                        return Ok(Some(mail));
+                    }
+                }
+            }
+        }
+        if start.elapsed() > limit {
+            return Ok(None);
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+pub fn parse_mail(path: &Path) -> Option<Mail> {
+    let raw = std::fs::read(path).ok()?;
+    let msg = mail_parser::MessageParser::default().parse(&raw)?;
+    let subject = msg.subject().unwrap_or("").to_string();
+    let body_text = msg
+        .body_text(0)
+        .map(|t| t.into_owned())
+        .or_else(|| msg.body_html(0).map(|h| strip_tags(&h)))
+        .unwrap_or_default();
+    Some(Mail { file: path.to_path_buf(), subject, body_text })
+}
+
+fn strip_tags(html: &str) -> String {
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => {
+                in_tag = false;
+                out.push(' ');
+            }
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_airflow_multipart_base64_html_mail() {
+        let tmp = tempfile::tempdir().unwrap();
+        let html = "<p>shadow_pipeline run <b>manual__x1</b> ok: 1200 orders, revenue 98765.43</p>";
+        let b64 = {
+            use std::fmt::Write;
+            // Minimal base64 for the test fixture (RFC 4648 alphabet).
+            const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+            let bytes = html.as_bytes();
+            let mut s = String::new();
+            for chunk in bytes.chunks(3) {
+                let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+                let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+                for i in 0..4 {
+                    if i <= chunk.len() {
+                        let _ = write!(s, "{}", A[((n >> (18 - 6 * i)) & 63) as usize] as char);
+                    } else {
+                        s.push('=');
+                    }
+                }
+            }
+            s
+        };
+        let eml = format!(
+            "From: a@b\r\nTo: c@d\r\nSubject: [shadowops] shadow: shadow_pipeline succeeded (manual__x1)\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"XX\"\r\n\r\n--XX\r\nContent-Type: text/html; charset=\"utf-8\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{b64}\r\n--XX--\r\n"
+        );
+        std::fs::write(tmp.path().join("1.eml"), eml).unwrap();
+        let m = wait_for_mail(tmp.path(), "manual__x1", SystemTime::now() - Duration::from_secs(60), Duration::ZERO)
+            .unwrap()
+            .expect("mail found");
+        assert!(m.subject.contains("succeeded"));
+        assert!(m.body_text.contains("1200 orders, revenue 98765.43"), "{}", m.body_text);
+        assert!(wait_for_mail(tmp.path(), "other-run", SystemTime::now(), Duration::ZERO).unwrap().is_none());
+    }
+
+    #[test]
+    fn junit_has_a_case_per_task_and_failure_logs() {
+        let tmp = tempfile::tempdir().unwrap();
+        let run = PipelineRun {
+            dag_id: "shadow_pipeline".into(),
+            run_id: "r1".into(),
+            state: "failed".into(),
+            duration_s: 3.0,
+            tasks: vec![
+                TaskOutcome { task_id: "extract".into(), state: "success".into(), duration_s: Some(1.0), try_number: 1, log_file: None, log_tail: String::new() },
+                TaskOutcome { task_id: "analyse".into(), state: "failed".into(), duration_s: Some(1.0), try_number: 1, log_file: None, log_tail: "Error: relation missing_table does not exist".into() },
+            ],
+            email_seen: Some(false),
+            email_subject: None,
+            email_summary: None,
+        };
+        let p = tmp.path().join("j/junit.xml");
+        write_junit(&p, &run).unwrap();
+        let xml = std::fs::read_to_string(p).unwrap();
+        assert!(xml.contains("name=\"extract\"") && xml.contains("name=\"analyse\""));
+        assert!(xml.contains("relation missing_table does not exist"));
+        assert!(xml.contains("success-email"));
+        let text = table(&run);
+        assert!(text.contains("analyse") && text.contains("NOT received"));
+    }
+
+    #[test]
+    fn structured_log_content_is_flattened() {
+        let v = json!([{"timestamp": "t1", "level": "info", "event": "hello"}, "plain"]);
+        assert_eq!(log_text(&v), "t1 info hello\nplain");
+        assert_eq!(tail("a\nb\nc", 2), "b\nc");
+    }
+}

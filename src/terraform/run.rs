@@ -1,0 +1,176 @@
+//! Running terraform for one env: init, apply / destroy with the JSON event
+//! stream recorded and shown, output, plan, state list.
+
+use super::events::{self, Event};
+use crate::process::{self, Cmd, Finished};
+use crate::report::{Detail, FailureReport, Phase};
+use crate::ui::{self, Activity};
+use anyhow::Result;
+use std::path::{Path, PathBuf};
+
+pub struct Terraform {
+    pub bin: PathBuf,
+    /// The target's root module (`terraform/<target>` in the assets).
+    pub module: PathBuf,
+    /// Per-env: `TF_DATA_DIR` and the state file live here.
+    pub tf_dir: PathBuf,
+    pub var_files: Vec<PathBuf>,
+    pub extra_env: Vec<(String, String)>,
+}
+
+/// Result of an apply/destroy: ok, or the report of what failed.
+pub struct ApplyOutcome {
+    pub finished: Finished,
+    pub diagnostics: Vec<Detail>,
+    pub summary: Option<(u64, u64, u64)>,
+}
+
+impl Terraform {
+    pub fn state_path(&self) -> PathBuf {
+        self.tf_dir.join("terraform.tfstate")
+    }
+
+    fn cmd(&self, args: &[&str]) -> Cmd {
+        let assets = self.module.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default();
+        let mut c = Cmd::new(&self.bin)
+            .arg(format!("-chdir={}", self.module.display()))
+            .args(args)
+            .env("TF_DATA_DIR", self.tf_dir.join(".terraform"))
+            .env("TF_IN_AUTOMATION", "1")
+            .env("TF_INPUT", "0")
+            .env("CHECKPOINT_DISABLE", "1")
+            .env("TF_CLI_CONFIG_FILE", assets.join("terraform/cli.tfrc"));
+        for (k, v) in &self.extra_env {
+            c = c.env(k, v);
+        }
+        c
+    }
+
+    fn with_var_files(&self, mut c: Cmd) -> Cmd {
+        for f in &self.var_files {
+            c = c.arg(format!("-var-file={}", f.display()));
+        }
+        c
+    }
+
+    pub fn init(&self, log_dir: &Path) -> Result<Finished> {
+        std::fs::create_dir_all(&self.tf_dir)?;
+        let c = self
+            .cmd(&["init", "-input=false", "-no-color"])
+            .arg(format!("-backend-config=path={}", self.state_path().display()))
+            .logs(log_dir.join("terraform-init.log"), log_dir.join("terraform-init.stderr.log"));
+        process::run_ok(&c, |_, l| ui::debug(l))
+    }
+
+    /// `apply -json` (or `apply -destroy -json`), streaming events.
+    pub fn apply(&self, log_dir: &Path, destroy: bool) -> Result<ApplyOutcome> {
+        let stem = if destroy { "terraform-destroy" } else { "terraform-apply" };
+        let mut args = vec!["apply", "-json", "-input=false", "-auto-approve", "-lock-timeout=60s"];
+        if destroy {
+            args.push("-destroy");
+        }
+        let c = self
+            .with_var_files(self.cmd(&args))
+            .logs(log_dir.join(format!("{stem}.jsonl")), log_dir.join(format!("{stem}.stderr.log")));
+        let activity = Activity::new();
+        let mut diagnostics = Vec::new();
+        let mut summary = None;
+        let finished = process::run(&c, |is_err, line| {
+            if is_err {
+                ui::debug(line);
+                return;
+            }
+            match events::parse(line) {
+                Some(Event::Start { addr, action }) => {
+                    activity.start(&addr, &format!("{addr}: {}", verb(&action)))
+                }
+                Some(Event::Complete { addr, action, .. }) => {
+                    activity.finish(&addr, &addr, done_verb(&action), false)
+                }
+                Some(Event::Errored { addr, .. }) => activity.finish(&addr, &addr, "failed", true),
+                Some(Event::ProvisionOutput { addr, output }) => ui::debug(&format!("{addr}: {output}")),
+                Some(Event::Diagnostic { severity, detail }) => {
+                    if severity == "error" {
+                        diagnostics.push(detail);
+                    } else if let Detail::Terraform { summary, .. } = &detail {
+                        ui::debug(&format!("terraform {severity}: {summary}"));
+                    }
+                }
+                Some(Event::ChangeSummary { add, change, remove, .. }) => summary = Some((add, change, remove)),
+                _ => {}
+            }
+        })?;
+        Ok(ApplyOutcome { finished, diagnostics, summary })
+    }
+
+    /// `output -json` — holds secrets in clear, so it is captured, never logged.
+    pub fn output_json(&self) -> Result<String> {
+        let c = self.cmd(&["output", "-json"]).capture();
+        Ok(process::run_ok(&c, |_, _| {})?.stdout)
+    }
+
+    pub fn state_list(&self) -> Result<Vec<String>> {
+        if !self.state_path().exists() {
+            return Ok(Vec::new());
+        }
+        let c = self.cmd(&["state", "list"]).capture();
+        let out = process::run_ok(&c, |_, _| {})?;
+        Ok(out.stdout.lines().map(str::to_string).collect())
+    }
+
+    /// `plan` with the env's inputs, printed for the user.
+    pub fn plan(&self) -> Result<Finished> {
+        let c = self.with_var_files(self.cmd(&["plan", "-input=false", "-lock=false"]));
+        process::run(&c, |is_err, l| {
+            if is_err {
+                eprintln!("{l}")
+            } else {
+                println!("{l}")
+            }
+        })
+    }
+}
+
+/// Turn a failed apply into the report the user needs.
+pub fn failure(outcome: &ApplyOutcome, phase: Phase, what: &str) -> FailureReport {
+    let mut r = FailureReport::new(phase, format!("terraform {what} ({})", outcome.finished.describe()));
+    if outcome.diagnostics.is_empty() {
+        r = r.with_detail(Detail::Message {
+            message: "terraform reported no diagnostic; its last output was:".into(),
+            tail: if outcome.finished.stderr_tail.is_empty() {
+                outcome.finished.stdout_tail.clone()
+            } else {
+                outcome.finished.stderr_tail.clone()
+            },
+        });
+    } else {
+        if let Some(Detail::Terraform { address, summary, .. }) = outcome.diagnostics.first() {
+            r.summary = format!(
+                "{}{summary}",
+                address.as_ref().map(|a| format!("{a}: ")).unwrap_or_default()
+            );
+        }
+        r.details.extend(outcome.diagnostics.iter().cloned());
+    }
+    r
+}
+
+fn verb(action: &str) -> &'static str {
+    match action {
+        "create" => "creating",
+        "delete" => "destroying",
+        "update" => "updating",
+        "replace" => "replacing",
+        _ => "working",
+    }
+}
+
+fn done_verb(action: &str) -> &'static str {
+    match action {
+        "create" => "created",
+        "delete" => "destroyed",
+        "update" => "updated",
+        "replace" => "replaced",
+        _ => "done",
+    }
+}
