@@ -82,7 +82,9 @@ fit_one_trend <- function(region, month_index, revenue) {
     intercept <- unname(coef(model)[1])
     slope <- unname(coef(model)[2])
     # R-squared needs residual degrees of freedom; a two-point fit has none.
-    if (n >= 3L) r_squared <- summary(model)$r.squared
+    # Computed directly: summary.lm() warns on the exact fits of tests.
+    total_ss <- sum((revenue - mean(revenue))^2)
+    if (n >= 3L && total_ss > 0) r_squared <- 1 - sum(residuals(model)^2) / total_ss
   }
   level <- mean(revenue)
   pct <- if (is.na(slope) || level == 0) NA_real_ else 100 * slope / level

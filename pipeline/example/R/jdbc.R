@@ -71,7 +71,9 @@ wh_connect <- function(settings = wh_settings()) {
   if (!file.exists(settings$driver_jar)) {
     stop("JDBC driver jar not found: ", settings$driver_jar, call. = FALSE)
   }
-  rJava::.jinit(classpath = settings$driver_jar)
+  # UTC in the JVM: the driver then reads and writes TIMESTAMP (without time
+  # zone) as UTC wall-clock time, matching how wh_write formats POSIXct.
+  rJava::.jinit(classpath = settings$driver_jar, parameters = "-Duser.timezone=UTC")
   # .jinit ignores classpath when the JVM is already up (tests, reconnects).
   rJava::.jaddClassPath(settings$driver_jar)
   driver <- tryCatch(
@@ -193,7 +195,8 @@ wh_query <- function(con, sql, params = list()) {
   cap <- 1024L
   cols <- lapply(kinds, function(k) if (k == "timestamp") rep(NA_real_, cap) else rep(NA_character_, cap))
   rows <- 0L
-  while (rJava::.jcall(rs, "Z", "next")) {
+  jcall <- rJava::.jcall
+  while (jcall(rs, "Z", "next")) {
     rows <- rows + 1L
     if (rows > cap) {
       cap <- cap * 2L
@@ -201,13 +204,15 @@ wh_query <- function(con, sql, params = list()) {
     }
     for (i in idx) {
       if (kinds[[i]] == "timestamp") {
-        ts <- rJava::.jcall(rs, "Ljava/sql/Timestamp;", "getTimestamp", i)
-        if (!rJava::is.jnull(ts)) cols[[i]][rows] <- rJava::.jcall(ts, "J", "getTime") / 1000
+        ts <- jcall(rs, "Ljava/sql/Timestamp;", "getTimestamp", i)
+        if (!rJava::is.jnull(ts)) cols[[i]][rows] <- jcall(ts, "J", "getTime") / 1000
       } else {
-        v <- rJava::.jcall(rs, "S", "getString", i)
+        # check = FALSE in the per-cell loop; checked once per row below.
+        v <- jcall(rs, "S", "getString", i, check = FALSE)
         if (!is.null(v)) cols[[i]][rows] <- v
       }
     }
+    rJava::.jcheck()
   }
   out <- lapply(idx, function(i) .convert(cols[[i]][seq_len(rows)], kinds[[i]]))
   names(out) <- labels
@@ -271,19 +276,32 @@ wh_transaction <- function(con, code) {
 wh_write <- function(con, table, df, batch_size = 1000L) {
   stopifnot(is.data.frame(df), ncol(df) > 0L)
   .check_identifier(c(table, names(df)))
+  binders <- lapply(df, .column_binder)
   sql <- sprintf("INSERT INTO %s (%s) VALUES (%s)", table,
                  paste(names(df), collapse = ", "),
-                 paste(rep("?", ncol(df)), collapse = ", "))
-  stmt <- rJava::.jcall(con$jconn, "Ljava/sql/PreparedStatement;", "prepareStatement", sql)
-  on.exit(rJava::.jcall(stmt, "V", "close"), add = TRUE)
+                 paste(vapply(binders, `[[`, "", "placeholder"), collapse = ", "))
+  jcall <- rJava::.jcall
+  stmt <- jcall(con$jconn, "Ljava/sql/PreparedStatement;", "prepareStatement", sql)
+  on.exit(jcall(stmt, "V", "close"), add = TRUE)
   flush <- function() {
-    tryCatch(rJava::.jcall(stmt, "[I", "executeBatch"),
+    tryCatch(jcall(stmt, "[I", "executeBatch"),
              error = function(e) stop("writing ", table, ": ", .batch_message(e), call. = FALSE))
   }
+  cols <- seq_along(binders)
   pending <- 0L
   for (r in seq_len(nrow(df))) {
-    for (c in seq_len(ncol(df))) .bind(stmt, c, df[[c]][r])
-    rJava::.jcall(stmt, "V", "addBatch")
+    for (c in cols) {
+      b <- binders[[c]]
+      # check = FALSE: skip the per-call exception check in this hot loop;
+      # a failed setter surfaces at the .jcheck() below, once per row.
+      if (b$na[r]) {
+        jcall(stmt, "V", "setNull", c, b$null_type, check = FALSE)
+      } else {
+        jcall(stmt, "V", b$setter, c, b$values[r], check = FALSE)
+      }
+    }
+    rJava::.jcheck()
+    jcall(stmt, "V", "addBatch")
     pending <- pending + 1L
     if (pending >= batch_size) {
       flush()
@@ -292,6 +310,31 @@ wh_write <- function(con, table, df, batch_size = 1000L) {
   }
   if (pending > 0L) flush()
   invisible(nrow(df))
+}
+
+# How to bind one column: setter, values converted once up front, NA mask.
+# Dates and timestamps travel as ISO strings cast in SQL, which standard JDBC
+# drivers accept without creating a Java object per cell.
+.column_binder <- function(v) {
+  b <- if (inherits(v, "POSIXct")) {
+    list(setter = "setString", null_type = 93L, placeholder = "CAST(? AS TIMESTAMP)",
+         values = format(v, "%Y-%m-%d %H:%M:%OS3", tz = "UTC"))
+  } else if (inherits(v, "Date")) {
+    list(setter = "setString", null_type = 91L, placeholder = "CAST(? AS DATE)",
+         values = format(v, "%Y-%m-%d"))
+  } else if (is.logical(v)) {
+    list(setter = "setBoolean", null_type = 16L, placeholder = "?", values = v)
+  } else if (is.integer(v) && !is.factor(v)) {
+    list(setter = "setInt", null_type = 4L, placeholder = "?", values = v)
+  } else if (is.numeric(v)) {
+    list(setter = "setDouble", null_type = 8L, placeholder = "?", values = as.double(v))
+  } else if (is.character(v) || is.factor(v)) {
+    list(setter = "setString", null_type = 12L, placeholder = "?", values = as.character(v))
+  } else {
+    stop("unsupported column type: ", paste(class(v), collapse = "/"), call. = FALSE)
+  }
+  b$na <- is.na(v)
+  b
 }
 
 # A BatchUpdateException hides the server's reason in getNextException().
