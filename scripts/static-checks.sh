@@ -5,7 +5,9 @@
 #   2. terraform/local: terraform init -backend=false + validate (built-in
 #      provider only); terraform/aws: an offline structural validation
 #      (tests/contract/check_modules.py), because `terraform validate` needs the
-#      AWS provider and the HashiCorp registry is unreachable here
+#      AWS provider and the HashiCorp registry is unreachable here, plus
+#      provider-free Terraform runs of its variable validations and of the
+#      host's cloud-init user data (check_variables.py, check_user_data.py)
 #   3. checkov on terraform/ (skips are inline, each with its reason)
 #   4. check-jsonschema --builtin-schema vendor.circle-ci .circleci/config.yml
 #   5. the contract shape test (tests/contract/check_shape.py)
@@ -74,6 +76,11 @@ if [[ -d terraform/local ]]; then
     run "module structure terraform/local" "$venv/bin/python" tests/contract/check_modules.py terraform/local
 fi
 run "module structure terraform/aws" "$venv/bin/python" tests/contract/check_modules.py terraform/aws
+# Provider-free runs of the real Terraform: the AWS root's variable validations
+# against good and bad inputs, and the host's rendered cloud-init user data
+# against cloud-init's schema.
+run "terraform/aws variable validations" env TERRAFORM="$terraform" "$venv/bin/python" tests/contract/check_variables.py "$repo"
+run "terraform/aws user data" env TERRAFORM="$terraform" "$venv/bin/python" tests/contract/check_user_data.py "$repo"
 # --skip-download: never call Prisma Cloud (unreachable here, and nothing of
 # ours should leave the machine); checks run from the installed package.
 run "checkov" "$venv/bin/checkov" --directory terraform --framework terraform \

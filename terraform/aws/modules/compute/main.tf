@@ -25,8 +25,10 @@ locals {
     # The driver generated this env's host key and publishes its public half
     # in the contract; installing it here means the first SSH connection can
     # already be checked against known_hosts (StrictHostKeyChecking=yes).
-    ssh_deletekeys  = true
-    ssh_genkeytypes = [] # serve only the pinned ed25519 key
+    # cloud-init (22.4 on Debian 12) deletes the image's host keys and, when
+    # ssh_keys is given, writes those and generates no others: the host
+    # serves only the pinned ed25519 key.
+    ssh_deletekeys = true
     ssh_keys = {
       ed25519_private = var.ssh_host_key_private
       ed25519_public  = trimspace(var.ssh_host_key_public)

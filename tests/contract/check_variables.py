@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""Exercise the AWS target's variable validations with the real Terraform.
+
+`terraform validate`/`plan` of terraform/aws needs the AWS provider, which
+cannot be downloaded here. Variable declarations need no provider, though: this
+copies terraform/aws/variables.tf alone into a scratch module and runs
+`terraform plan` against it with a valid set of inputs (must pass) and with
+one bad input at a time (must fail, naming that variable). A typo in a
+validation's regex or condition fails here rather than on a first AWS run.
+
+Usage: check_variables.py [REPO_ROOT]      (TERRAFORM=path overrides `terraform`)
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+GOOD = {
+    "env_name": "ci-1234",
+    "owner": "circleci/shadowops",
+    "expires_at": "2026-11-28T01:00:00Z",
+    "ssh_public_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBz5Nq0TKRbqL7U3zY0cQ5E8Nh5mAFdxYkNq2a0o5f1Z ci",
+    "ssh_private_key_file": "/root/.shadowops/envs/ci-1234/keys/id_ed25519",
+    "ssh_host_key_private_file": "/root/.shadowops/envs/ci-1234/keys/ssh_host_ed25519_key",
+    "ssh_host_key_public": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBz5Nq0TKRbqL7U3zY0cQ5E8Nh5mAFdxYkNq2a0o5f1Z",
+    "warehouse_password": "Fixture-Passw0rd_#1",
+    "operator_cidr": "203.0.113.7/32",
+    "smtp_host": "email-smtp.eu-west-1.amazonaws.com",
+    "smtp_user": "AKIAFIXTURE",
+    "smtp_password": "fixture-secret",
+}
+
+# Valid alternatives that must also pass.
+ALSO_GOOD = [
+    {"smtp_user": None, "smtp_password": None},
+    {"env_name": "a"},
+    {"owner": "Zoë Ødegård"},
+    {"warehouse_password": "Ab1" + "x" * 61},
+    {"redshift_node_type": "ra3.xlplus", "redshift_number_of_nodes": 2},
+    {"vpc_cidr": "172.20.0.0/20"},
+]
+
+# (variable, bad value[, extra overrides]) -> plan must fail naming `variable`.
+BAD = [
+    ("env_name", "Bad_Name"),
+    ("env_name", "a--b"),
+    ("env_name", "x" * 31),
+    ("env_name", "trailing-"),
+    ("owner", "semi;colon"),
+    ("expires_at", "2026-11-28 01:00:00"),
+    ("expires_at", "2026-13-28T01:00:00Z"),
+    ("ssh_public_key", "not a key"),
+    ("ssh_private_key_file", "relative/key"),
+    ("ssh_host_key_public", "ssh-rsa AAAAB3NzaC1yc2E="),
+    ("warehouse_database", "dev"),
+    ("warehouse_database", "Analytics"),
+    ("warehouse_user", "awsuser"),
+    ("warehouse_password", "Sh0rt"),
+    ("warehouse_password", "nouppercase1"),
+    ("warehouse_password", "NoDigitsHere"),
+    ("warehouse_password", "Has@Sign1"),
+    ("warehouse_password", "Has Space1"),
+    ("warehouse_password", "Slash/Pass1"),
+    ("warehouse_password", "Ab1" + "x" * 62),
+    ("mail_to", "nobody"),
+    ("region", "Europe"),
+    ("operator_cidr", "0.0.0.0/0"),
+    ("operator_cidr", "203.0.113.7"),
+    ("vpc_cidr", "10.0.0.0/8"),
+    ("redshift_node_type", "dc1.large"),
+    ("redshift_number_of_nodes", 0),
+    ("redshift_jdbc_driver_url", "http://example.com/driver.jar"),
+    ("redshift_jdbc_driver_sha256", "ABC"),
+    ("smtp_password", None),  # user set, password missing
+    ("smtp_port", 70000),
+]
+
+
+def main() -> int:
+    root = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).resolve().parents[2])
+    terraform = os.environ.get("TERRAFORM", "terraform")
+    env = dict(os.environ, CHECKPOINT_DISABLE="1", TF_IN_AUTOMATION="1", TF_INPUT="0")
+    passed = failed = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        shutil.copy(root / "terraform/aws/variables.tf", work / "variables.tf")
+        env["TF_DATA_DIR"] = str(work / ".terraform")
+        init = subprocess.run([terraform, f"-chdir={work}", "init", "-backend=false", "-no-color"],
+                              env=env, capture_output=True, text=True)
+        if init.returncode != 0:
+            print(init.stdout + init.stderr)
+            print("variables: 0 passed, 1 failed")
+            return 1
+
+        def plan(values: dict) -> subprocess.CompletedProcess:
+            varfile = work / "case.tfvars.json"
+            varfile.write_text(json.dumps(values), encoding="utf-8")
+            return subprocess.run(
+                [terraform, f"-chdir={work}", "plan", "-no-color", "-lock=false", f"-var-file={varfile}"],
+                env=env, capture_output=True, text=True)
+
+        for extra in [{}] + ALSO_GOOD:
+            result = plan({**GOOD, **extra})
+            label = f"valid inputs {json.dumps(extra)[:60]}"
+            if result.returncode == 0:
+                passed += 1
+                print(f"ok   {label}")
+            else:
+                failed += 1
+                print(f"FAIL {label}: plan refused it\n{result.stderr.strip()}")
+
+        for name, value in BAD:
+            result = plan({**GOOD, name: value})
+            label = f"{name} = {json.dumps(value)[:40]} is refused"
+            named = f'var.{name}' in result.stderr or f'"{name}"' in result.stderr
+            if result.returncode != 0 and "Invalid value for variable" in result.stderr and named:
+                passed += 1
+                print(f"ok   {label}")
+            else:
+                failed += 1
+                print(f"FAIL {label}: exit {result.returncode}\n{result.stderr.strip()[-600:]}")
+
+    print(f"variables: {passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
