@@ -74,7 +74,7 @@ pub enum ImageChoice {
 #[derive(Debug, Args)]
 pub struct EnvArg {
     /// Env name: a lowercase DNS label of 1-30 characters.
-    #[arg(long = "env", short = 'e', default_value = "shadow", env = "SHADOWOPS_ENV")]
+    #[arg(long = "env", short = 'e', default_value = "shadow", env = "SHADOWOPS_ENV", allow_hyphen_values = true)]
     pub name: String,
 }
 
@@ -147,6 +147,7 @@ pub enum Command {
         #[command(flatten)]
         env: EnvArg,
         /// New lease from now, e.g. 30m, 2h.
+        #[arg(allow_hyphen_values = true)]
         duration: String,
         /// Raise the cap on leases (default 24h).
         #[arg(long, default_value = "24h")]
@@ -186,7 +187,7 @@ pub struct UpArgs {
     #[arg(long, value_enum, default_value_t = Target::Local, env = "SHADOWOPS_TARGET")]
     pub target: Target,
     /// Lease: the env is destroyed this long after `up` (e.g. 30m, 2h; max 24h unless --max-ttl).
-    #[arg(long, default_value = "2h")]
+    #[arg(long, default_value = "2h", allow_hyphen_values = true)]
     pub ttl: String,
     /// Raise the cap on --ttl.
     #[arg(long, default_value = "24h")]

@@ -540,7 +540,18 @@ impl Up {
                 }
                 eprint!("{}", report.render());
             }
-            if !interrupted && self.on_failure() == OnFailure::Destroy {
+            let destroying = !interrupted && self.on_failure() == OnFailure::Destroy;
+            if !destroying && self.state.expires_at.is_some() && !self.args.wait {
+                // A kept env (failed or interrupted) still expires with its lease.
+                match ttl::arm(&self.dir, &mut self.state) {
+                    Ok(pid) => ui::info(&format!(
+                        "  env kept for inspection; it still expires at {} (reaper pid {pid})",
+                        self.state.expires_at.map(ttl::rfc3339).unwrap_or_default()
+                    )),
+                    Err(e) => ui::warn(&format!("could not arm the reaper: {e:#}")),
+                }
+            }
+            if destroying {
                 ui::phase("on-failure", "destroying the env (run records are kept)");
                 if let Err(de) = super::destroy::destroy_after_failure(&self.dir) {
                     ui::fail(&format!("destroy after failure: {de:#}"));

@@ -1,0 +1,136 @@
+//! Helpers shared by the integration tests: run the real `shadowops` binary
+//! with its own SHADOWOPS_HOME, and build asset trees around fixtures.
+#![allow(dead_code)]
+
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_shadowops"))
+}
+
+/// PATH with the project venv first (ansible, the terraform launcher).
+pub fn path_with_venv() -> String {
+    format!("{}:{}", repo().join(".venv/bin").display(), std::env::var("PATH").unwrap_or_default())
+}
+
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+    pub assets: PathBuf,
+    pub envs: Vec<(String, String)>,
+}
+
+impl Sandbox {
+    /// Assets = the real repo.
+    pub fn real() -> Sandbox {
+        let dir = tempfile::Builder::new().prefix("shadowops-test-").tempdir().unwrap();
+        Sandbox { dir, assets: repo(), envs: Vec::new() }
+    }
+
+    /// Assets whose terraform/local is the tf-contract fixture module (no
+    /// containers), with the real templates, playbook and pipeline.
+    pub fn fixture() -> Sandbox {
+        let dir = tempfile::Builder::new().prefix("shadowops-test-").tempdir().unwrap();
+        let assets = dir.path().join("assets");
+        std::fs::create_dir_all(assets.join("terraform")).unwrap();
+        std::fs::create_dir_all(assets.join("images")).unwrap();
+        symlink(repo().join("tests/fixtures/tf-contract"), assets.join("terraform/local")).unwrap();
+        symlink(repo().join("terraform/cli.tfrc"), assets.join("terraform/cli.tfrc")).unwrap();
+        symlink(repo().join("tests/fixtures/images-stub/build.sh"), assets.join("images/build.sh")).unwrap();
+        for d in ["ansible", "templates", "pipeline", "podman"] {
+            symlink(repo().join(d), assets.join(d)).unwrap();
+        }
+        Sandbox { dir, assets, envs: Vec::new() }
+    }
+
+    pub fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    pub fn env_dir(&self, env: &str) -> PathBuf {
+        self.home().join("envs").join(env)
+    }
+
+    pub fn set(&mut self, k: &str, v: &str) -> &mut Self {
+        self.envs.push((k.into(), v.into()));
+        self
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(bin());
+        c.args(args)
+            .env("SHADOWOPS_HOME", self.home())
+            .env("SHADOWOPS_ASSETS", &self.assets)
+            .env("PATH", path_with_venv())
+            .env("TF_CLI_CONFIG_FILE", repo().join("terraform/cli.tfrc"))
+            .env_remove("CI")
+            .env_remove("SHADOWOPS_ENV")
+            .env_remove("SHADOWOPS_TERRAFORM");
+        for (k, v) in &self.envs {
+            c.env(k, v);
+        }
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        let out = self.cmd(args).output().expect("running shadowops");
+        Run::from(out, args)
+    }
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub args: String,
+}
+
+impl Run {
+    fn from(out: Output, args: &[&str]) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            args: args.join(" "),
+        }
+    }
+
+    #[track_caller]
+    pub fn expect(&self, code: i32) -> &Self {
+        assert_eq!(
+            self.code, code,
+            "`shadowops {}` exited {} (wanted {code})\n--- stdout\n{}\n--- stderr\n{}",
+            self.args, self.code, self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+/// Every regular file under `dir`.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_symlink() {
+                continue;
+            } else if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+pub fn json(s: &str) -> serde_json::Value {
+    serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
+}
