@@ -81,6 +81,7 @@ run "module structure terraform/aws" "$venv/bin/python" tests/contract/check_mod
 # against cloud-init's schema.
 run "terraform/aws variable validations" env TERRAFORM="$terraform" "$venv/bin/python" tests/contract/check_variables.py "$repo"
 run "terraform/aws user data" env TERRAFORM="$terraform" "$venv/bin/python" tests/contract/check_user_data.py "$repo"
+run "aws host expiry script" "$venv/bin/python" tests/contract/test_expiry_script.py
 # --skip-download: never call Prisma Cloud (unreachable here, and nothing of
 # ours should leave the machine); checks run from the installed package.
 run "checkov" "$venv/bin/checkov" --directory terraform --framework terraform \

@@ -14,7 +14,12 @@ import sys
 import urllib.request
 
 IMDS = "http://169.254.169.254/latest"
-FALLBACK = open("/etc/shadowops/expires_at", encoding="ascii").read().strip()
+FALLBACK_FILE = "/etc/shadowops/expires_at"
+
+
+def fallback():
+    with open(FALLBACK_FILE, encoding="ascii") as handle:
+        return handle.read().strip()
 
 
 def tag_expiry():
@@ -31,12 +36,15 @@ def tag_expiry():
         )
         return urllib.request.urlopen(req, timeout=2).read().decode().strip()
     except OSError as err:
-        print(f"expires_at tag unreadable ({err}); using {FALLBACK}", file=sys.stderr)
-        return FALLBACK
+        print(f"expires_at tag unreadable ({err}); using {FALLBACK_FILE}", file=sys.stderr)
+        return fallback()
 
 
 def parse(value):
-    return datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    parsed = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:  # shadowops always writes UTC
+        parsed = parsed.replace(tzinfo=datetime.timezone.utc)
+    return parsed
 
 
 def main():
@@ -44,8 +52,8 @@ def main():
     try:
         deadline = parse(raw)
     except ValueError:
-        print(f"expires_at {raw!r} is not RFC 3339; using {FALLBACK}", file=sys.stderr)
-        deadline = parse(FALLBACK)
+        print(f"expires_at {raw!r} is not RFC 3339; using {FALLBACK_FILE}", file=sys.stderr)
+        deadline = parse(fallback())
     now = datetime.datetime.now(datetime.timezone.utc)
     if now >= deadline:
         print(f"lease expired at {deadline.isoformat()}: powering off", file=sys.stderr)
