@@ -131,3 +131,65 @@ pub fn failure(outcome: &PlayOutcome) -> FailureReport {
     }
     r
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ansible::render;
+
+    fn ansible_playbook() -> PathBuf {
+        let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/ansible-playbook");
+        if venv.is_file() {
+            return venv;
+        }
+        which::which("ansible-playbook").expect("ansible-playbook not found: run `make tools` (it installs ansible-core into .venv)")
+    }
+
+    fn setup(tmp: &Path) -> (Playbook, Files) {
+        let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let mut shadow: crate::contract::Shadow = serde_json::from_value(crate::contract::tests::valid()).unwrap();
+        shadow.host.address = "127.0.0.1".into();
+        let r = render::render(&repo.join("templates"), &shadow, &tmp.join("known_hosts"), &repo.join("pipeline/example"), "airflow-pw-xyz").unwrap();
+        let files = render::write(&tmp.join("ansible"), &tmp.join("known_hosts"), &r).unwrap();
+        let mut pb = Playbook::new(ansible_playbook(), &repo);
+        pb.playbook = repo.join("tests/fixtures/ansible-local/site.yml");
+        (pb, files)
+    }
+
+    #[test]
+    fn a_play_streams_events_stats_and_no_secrets() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (pb, files) = setup(tmp.path());
+        let out = pb.run(&files, tmp.path(), &[]).unwrap();
+        assert!(out.finished.success(), "{:?}", out.finished.stderr_tail);
+        assert!(out.tasks >= 3, "task_start events seen: {}", out.tasks);
+        assert_eq!(out.stats["shadow"].changed, 1);
+        assert_eq!(out.stats["shadow"].failures, 0);
+        let log = std::fs::read_to_string(tmp.path().join("ansible-playbook.jsonl")).unwrap();
+        assert!(log.lines().all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()), "every stdout line is a JSON event:\n{log}");
+        assert!(!log.contains("s3cretvalue-do-not-print"), "no_log result leaked");
+        // The command line carries file paths, never secret values.
+        let argv = pb.command(&files, &[]).display();
+        assert!(!argv.contains("s3cretvalue") && !argv.contains("airflow-pw-xyz"), "{argv}");
+    }
+
+    #[test]
+    fn a_failed_task_is_reported_with_host_task_message_and_tails() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (pb, files) = setup(tmp.path());
+        let out = pb.run(&files, tmp.path(), &["-e", "fail_now=true"]).unwrap();
+        assert_eq!(out.finished.code(), Some(2));
+        let report = failure(&out);
+        assert_eq!(report.exit_code(), crate::error::EXIT_CONFIGURE);
+        match &report.details[0] {
+            Detail::Ansible { host, task, stdout_tail, stderr_tail, .. } => {
+                assert_eq!(host, "shadow");
+                assert!(task.contains("Fail on demand"), "{task}");
+                assert!(stdout_tail.contains("to-stdout"), "{stdout_tail}");
+                assert!(stderr_tail.contains("boom-on-stderr"), "{stderr_tail}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(report.summary.contains("Fail on demand"));
+    }
+}
