@@ -50,6 +50,13 @@ fn provision_records_events_and_hands_off_a_valid_contract() {
     assert_eq!(s["resources"].as_array().unwrap().len(), 2);
     assert!(s["time_left_s"].as_u64().unwrap() > 500);
 
+    // plan reads the recorded inputs; nothing to change.
+    let plan = sb.run(&["plan", "--env", "hand"]);
+    plan.expect(0);
+    assert!(plan.stdout.contains("No changes"), "{}", plan.stdout);
+    let list = sb.run(&["list"]);
+    assert!(list.expect(0).stdout.contains("hand") && list.stdout.contains("provisioned"), "{}", list.stdout);
+
     // A second up changes nothing in Terraform: no apply in the new run.
     let r2 = sb.run(&["up", "--env", "hand", "--until", "provision", "--ttl", "10m"]);
     r2.expect(0);

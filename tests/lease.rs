@@ -1,0 +1,122 @@
+//! Leases with the real binary on the fixture module: the detached reaper,
+//! extend, destroy disarming, and reap racing other commands.
+
+mod common;
+use common::*;
+use std::time::{Duration, Instant};
+
+fn status(sb: &Sandbox, env: &str) -> serde_json::Value {
+    json(&sb.run(&["status", "--env", env, "--json"]).expect(0).stdout)
+}
+
+fn pid_alive(pid: u64) -> bool {
+    // A zombie is not alive: look at the state in /proc.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| !s.split_whitespace().nth(2).is_some_and(|st| st == "Z"))
+        .unwrap_or(false)
+}
+
+fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    false
+}
+
+fn destroy_runs(sb: &Sandbox, env: &str) -> usize {
+    std::fs::read_dir(sb.env_dir(env).join("runs"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains("destroy"))
+        .count()
+}
+
+#[test]
+fn the_reaper_destroys_at_the_deadline_and_then_exits() {
+    let sb = Sandbox::fixture();
+    sb.run(&["up", "--env", "reaped", "--until", "provision", "--ttl", "4s"]).expect(0);
+    let s = status(&sb, "reaped");
+    let pid = s["reaper"]["pid"].as_u64().unwrap();
+    assert!(pid_alive(pid));
+    let deadline = Instant::now() + Duration::from_secs(4);
+    assert!(
+        wait_for(Duration::from_secs(30), || status(&sb, "reaped")["status"] == "destroyed"),
+        "the reaper did not destroy the env"
+    );
+    assert!(Instant::now() < deadline + Duration::from_secs(10), "destroyed more than 10 s after the deadline");
+    assert!(wait_for(Duration::from_secs(5), || !pid_alive(pid)), "the reaper stayed behind");
+    let logs = sb.run(&["logs", "--env", "reaped"]);
+    assert!(logs.stdout.contains("lease expired"), "reaper log is kept with the destroy run:\n{}", logs.stdout);
+}
+
+#[test]
+fn extend_postpones_and_destroy_disarms() {
+    let sb = Sandbox::fixture();
+    sb.run(&["up", "--env", "extended", "--until", "provision", "--ttl", "12s"]).expect(0);
+    let pid = status(&sb, "extended")["reaper"]["pid"].as_u64().unwrap();
+    sb.run(&["extend", "--env", "extended", "40s"]).expect(0);
+    std::thread::sleep(Duration::from_secs(14));
+    let s = status(&sb, "extended");
+    assert_eq!(s["status"], "provisioned", "destroyed despite extend");
+    assert!(s["time_left_s"].as_u64().unwrap() > 10);
+    assert!(pid_alive(pid), "the same reaper keeps watching");
+    // The lease file (read by the local backstops) moved too.
+    let lease: u64 = std::fs::read_to_string(sb.env_dir("extended").join("lease")).unwrap().trim().parse().unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    assert!(lease > now + 10);
+    sb.run(&["destroy", "--env", "extended"]).expect(0);
+    assert!(wait_for(Duration::from_secs(5), || !pid_alive(pid)), "destroy left the reaper running");
+    for bad in ["0s", "-1m", "later", "48h"] {
+        let r = sb.run(&["extend", "--env", "extended", bad]);
+        r.expect(2);
+    }
+}
+
+#[test]
+fn reap_collects_expired_envs_whose_reaper_is_gone_exactly_once() {
+    let sb = Sandbox::fixture();
+    for env in ["orphan-a", "orphan-b"] {
+        sb.run(&["up", "--env", env, "--until", "provision", "--ttl", "10s"]).expect(0);
+        let pid = status(&sb, env)["reaper"]["pid"].as_u64().unwrap();
+        std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
+        assert!(wait_for(Duration::from_secs(5), || !pid_alive(pid)));
+    }
+    // Both leases end while no reaper is left to act on them.
+    assert!(wait_for(Duration::from_secs(30), || ["orphan-a", "orphan-b"].iter().all(|e| status(&sb, e)["time_left_s"] == 0)));
+    let dry = sb.run(&["reap", "--dry-run"]);
+    dry.expect(0);
+    assert!(dry.stdout.contains("would destroy env orphan-a") && dry.stdout.contains("would destroy env orphan-b"), "{}", dry.stdout);
+    assert_eq!(status(&sb, "orphan-a")["status"], "provisioned", "dry run destroyed something");
+    // Two reaps at once: each env is destroyed once.
+    let mut children: Vec<_> = (0..2).map(|_| sb.cmd(&["reap"]).spawn().unwrap()).collect();
+    for c in children.iter_mut() {
+        assert!(c.wait().unwrap().success());
+    }
+    for env in ["orphan-a", "orphan-b"] {
+        assert_eq!(status(&sb, env)["status"], "destroyed");
+        assert_eq!(destroy_runs(&sb, env), 1, "env {env} destroyed more than once");
+    }
+}
+
+#[test]
+fn reap_leaves_an_env_alone_while_up_holds_its_lock() {
+    let mut sb = Sandbox::fixture();
+    // The lease ends while the (slow) apply still runs and holds the lock.
+    sb.set("TF_VAR_slow_seconds", "8");
+    let up = sb.cmd(&["up", "--env", "busy", "--until", "provision", "--ttl", "2s"]).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let state = sb.env_dir("busy").join("env.json");
+    assert!(wait_for(Duration::from_secs(30), || std::fs::read_to_string(&state).unwrap_or_default().contains("\"provisioning\"")));
+    std::thread::sleep(Duration::from_secs(3));
+    sb.envs.clear();
+    let r = sb.run(&["reap"]);
+    r.expect(0);
+    assert!(r.stderr.contains("env busy is busy; skipping"), "{}", r.stderr);
+    let out = up.wait_with_output().unwrap();
+    assert!(out.status.success(), "up was disturbed: {}", String::from_utf8_lossy(&out.stderr));
+    // Its lease is long past: the reaper it armed collects it promptly.
+    assert!(wait_for(Duration::from_secs(30), || status(&sb, "busy")["status"] == "destroyed"));
+}
