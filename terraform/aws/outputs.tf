@@ -42,8 +42,10 @@ output "shadow" {
       from      = var.mail_from
       to        = var.mail_to
       starttls  = true # a relay on the internet: never send credentials in clear
-      user      = var.smtp_user
-      password  = var.smtp_password
+      # "" from the driver means "no authentication": publish null, as the
+      # contract (Option<String>) expects.
+      user      = var.smtp_user == "" ? null : var.smtp_user
+      password  = var.smtp_password == "" ? null : var.smtp_password
       inbox_dir = null # no sink to read on AWS; the relay delivers the mail
     }
 

@@ -264,25 +264,25 @@ variable "smtp_port" {
 }
 
 variable "smtp_user" {
-  description = "SMTP relay user name, or null for a relay without authentication. From SHADOWOPS_SMTP_USER."
+  description = "SMTP relay user name (SHADOWOPS_SMTP_USER); null or \"\" for a relay without authentication."
   type        = string
   default     = null
 
   validation {
-    condition     = var.smtp_user == null || try(length(var.smtp_user) > 0 && length(var.smtp_user) <= 256, false)
-    error_message = "smtp_user must be null or a non-empty string of at most 256 characters."
+    condition     = var.smtp_user == null || try(length(var.smtp_user) <= 256 && !can(regex("\\s", var.smtp_user)), false)
+    error_message = "smtp_user must be null, empty, or at most 256 characters without whitespace."
   }
 }
 
 variable "smtp_password" {
-  description = "SMTP relay password (from the driver's 0600 secrets file, SHADOWOPS_SMTP_PASSWORD), or null. Required when smtp_user is set."
+  description = "SMTP relay password (SHADOWOPS_SMTP_PASSWORD, from the driver's 0600 secrets file); null or \"\" without authentication. Required exactly when smtp_user is set."
   type        = string
   default     = null
   sensitive   = true
 
   validation {
     # Cross-variable validation needs Terraform >= 1.9 (versions.tf).
-    condition     = var.smtp_user == null ? var.smtp_password == null : try(length(var.smtp_password) > 0, false)
-    error_message = "smtp_password must be set (non-empty) exactly when smtp_user is set."
+    condition     = (var.smtp_user == null || var.smtp_user == "") == (var.smtp_password == null || var.smtp_password == "")
+    error_message = "smtp_password must be set exactly when smtp_user is set (both empty/null means no SMTP authentication)."
   }
 }

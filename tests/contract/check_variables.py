@@ -38,6 +38,8 @@ GOOD = {
 # Valid alternatives that must also pass.
 ALSO_GOOD = [
     {"smtp_user": None, "smtp_password": None},
+    {"smtp_user": "", "smtp_password": None},  # what the driver sends without SHADOWOPS_SMTP_USER
+    {"smtp_user": ""},  # (drop smtp_password below)
     {"env_name": "a"},
     {"owner": "Zoë Ødegård"},
     {"warehouse_password": "Ab1" + "x" * 61},
@@ -77,6 +79,8 @@ BAD = [
     ("redshift_jdbc_driver_url", "http://example.com/driver.jar"),
     ("redshift_jdbc_driver_sha256", "ABC"),
     ("smtp_password", None),  # user set, password missing
+    ("smtp_password", ""),
+    ("smtp_user", "has space"),
     ("smtp_port", 70000),
 ]
 
@@ -105,7 +109,10 @@ def main() -> int:
                 env=env, capture_output=True, text=True)
 
         for extra in [{}] + ALSO_GOOD:
-            result = plan({**GOOD, **extra})
+            values = {**GOOD, **extra}
+            if extra == {"smtp_user": ""}:
+                del values["smtp_password"]
+            result = plan(values)
             label = f"valid inputs {json.dumps(extra)[:60]}"
             if result.returncode == 0:
                 passed += 1
