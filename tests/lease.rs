@@ -120,3 +120,22 @@ fn reap_leaves_an_env_alone_while_up_holds_its_lock() {
     // Its lease is long past: the reaper it armed collects it promptly.
     assert!(wait_for(Duration::from_secs(30), || status(&sb, "busy")["status"] == "destroyed"));
 }
+
+#[test]
+fn up_wait_destroys_at_the_deadline_and_on_ctrl_c() {
+    let sb = Sandbox::fixture();
+    let r = sb.run(&["up", "--env", "waiter", "--until", "provision", "--ttl", "8s", "--wait"]);
+    r.expect(0);
+    assert!(r.stderr.contains("staying up until"), "{}", r.stderr);
+    assert_eq!(status(&sb, "waiter")["status"], "destroyed");
+    assert!(status(&sb, "waiter")["reaper"]["pid"].is_null(), "--wait arms no reaper");
+
+    let child = sb.cmd(&["up", "--env", "waiter2", "--until", "provision", "--ttl", "10m", "--wait"]).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let state = sb.env_dir("waiter2").join("env.json");
+    assert!(wait_for(Duration::from_secs(60), || std::fs::read_to_string(&state).unwrap_or_default().contains("\"provisioned\"")));
+    std::thread::sleep(Duration::from_secs(1));
+    std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(status(&sb, "waiter2")["status"], "destroyed");
+}
