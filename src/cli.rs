@@ -219,6 +219,10 @@ pub struct UpArgs {
     /// CIDR allowed to reach SSH and Airflow (aws target), e.g. 203.0.113.7/32.
     #[arg(long)]
     pub allow_cidr: Option<String>,
+    /// Extra Terraform variables (JSON), applied after shadowops' own: sizes,
+    /// regions, image overrides. Secrets do not belong here.
+    #[arg(long)]
+    pub var_file: Option<PathBuf>,
     /// Print the outcome (and any failure report) as JSON on stdout.
     #[arg(long)]
     pub json: bool,

@@ -68,7 +68,10 @@ fn destroy_inner(dir: &EnvDir, json: bool, from_reaper: bool) -> Result<i32> {
             bin: tools.terraform,
             module: assets.join("terraform").join(target.as_str()),
             tf_dir: dir.tf_dir(),
-            var_files: vec![dir.tfvars(), dir.secret_tfvars()],
+            var_files: [dir.tfvars(), dir.secret_tfvars(), dir.root.join("extra.tfvars.json")]
+                .into_iter()
+                .filter(|f| f.exists())
+                .collect(),
             extra_env: super::tf_env(target, &assets),
         };
         let result = tf.init(&run.dir).and_then(|_| tf.apply(&run.dir, true));
@@ -109,7 +112,7 @@ fn destroy_inner(dir: &EnvDir, json: bool, from_reaper: bool) -> Result<i32> {
     for sub in ["keys", "secrets", "tf", "ansible", "inbox"] {
         let _ = std::fs::remove_dir_all(dir.root.join(sub));
     }
-    for f in ["contract.json", "known_hosts", "lease", "terraform.tfvars.json", ".lease.tmp"] {
+    for f in ["contract.json", "known_hosts", "lease", "terraform.tfvars.json", "extra.tfvars.json", ".lease.tmp"] {
         let _ = std::fs::remove_file(dir.root.join(f));
     }
     if dir.reaper_log().exists() {

@@ -185,7 +185,10 @@ pub fn plan(raw: &str, target: Target) -> Result<i32> {
         bin: tools.terraform,
         module: assets.join("terraform").join(target.as_str()),
         tf_dir: dir.tf_dir(),
-        var_files: vec![dir.tfvars(), dir.secret_tfvars()],
+        var_files: [dir.tfvars(), dir.secret_tfvars(), dir.root.join("extra.tfvars.json")]
+            .into_iter()
+            .filter(|f| f.exists())
+            .collect(),
         extra_env: super::tf_env(target, &assets),
     };
     let tmp = std::env::temp_dir().join(format!("shadowops-plan-{}", std::process::id()));

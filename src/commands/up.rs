@@ -33,6 +33,7 @@ struct Up {
     state: EnvState,
     run: Run,
     force_from: Option<Phase>,
+    var_file: Option<PathBuf>,
 }
 
 pub fn run(args: UpArgs) -> Result<i32> {
@@ -56,6 +57,17 @@ pub fn run(args: UpArgs) -> Result<i32> {
         })?;
         validate_cidr(cidr)?;
     }
+    let var_file = match &args.var_file {
+        Some(f) => {
+            let abs = std::fs::canonicalize(f).map_err(|e| Failure::usage(format!("--var-file {}: {e}", f.display())))?;
+            let text = std::fs::read_to_string(&abs).map_err(|e| Failure::usage(format!("--var-file {}: {e}", f.display())))?;
+            match serde_json::from_str::<serde_json::Value>(&text) {
+                Ok(serde_json::Value::Object(_)) => Some(abs),
+                _ => return Err(Failure::usage(format!("--var-file {}: expected a JSON object of Terraform variables", f.display()))),
+            }
+        }
+        None => None,
+    };
     if args.dag_id.is_empty() || !args.dag_id.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
         return Err(Failure::usage(format!("invalid --dag-id {:?}", args.dag_id)));
     }
@@ -102,7 +114,9 @@ pub fn run(args: UpArgs) -> Result<i32> {
         FromPhase::Configure => Phase::Configure,
         FromPhase::Pipeline => Phase::Pipeline,
     });
-    let mut up = Up { args, dir, home, assets, tools, lease, pipeline_src, state, run, force_from };
+    state.pipeline_src = Some(pipeline_src.clone());
+    state.dag_id = Some(args.dag_id.clone());
+    let mut up = Up { args, dir, home, assets, tools, lease, pipeline_src, state, run, force_from, var_file };
     let outcome = up.phases();
     up.finish(outcome)
 }
@@ -231,18 +245,21 @@ impl Up {
         // expires_at is left out: extending a lease must not re-provision.
         let mut for_digest: serde_json::Value = serde_json::from_slice(&tfvars)?;
         for_digest["expires_at"] = serde_json::Value::Null;
-        let digest = Hasher::new()
-            .str("tfvars", &for_digest.to_string())
-            .file(&self.dir.secret_tfvars())
-            .tree(&module)
-            .finish();
-        let tf = Terraform {
-            bin: self.tools.terraform.clone(),
-            module,
-            tf_dir: self.dir.tf_dir(),
-            var_files: vec![self.dir.tfvars(), self.dir.secret_tfvars()],
-            extra_env,
-        };
+        let mut var_files = vec![self.dir.tfvars(), self.dir.secret_tfvars()];
+        let mut h = Hasher::new();
+        h.str("tfvars", &for_digest.to_string()).file(&self.dir.secret_tfvars()).tree(&module);
+        if let Some(extra) = &self.var_file {
+            // Copied into the env so destroy sees the same inputs later.
+            let copy = self.dir.root.join("extra.tfvars.json");
+            std::fs::copy(extra, &copy)?;
+            std::fs::copy(extra, self.run.file("extra.tfvars.json"))?;
+            h.file(&copy);
+            var_files.push(copy);
+        } else {
+            let _ = std::fs::remove_file(self.dir.root.join("extra.tfvars.json"));
+        }
+        let digest = h.finish();
+        let tf = Terraform { bin: self.tools.terraform.clone(), module, tf_dir: self.dir.tf_dir(), var_files, extra_env };
         let secs = start.elapsed().as_secs_f64();
         self.mark(Phase::Vars, "-".into(), secs)?;
         Ok((tf, digest))
@@ -335,7 +352,7 @@ impl Up {
         std::fs::write(self.run.file("inventory.yml"), &masked.inventory)?;
         std::fs::write(self.run.file("vars.yml"), &masked.vars)?;
 
-        if let Err(e) = wait_ssh(&shadow.host.address, shadow.host.ssh_port, Duration::from_secs(90)) {
+        if let Err(e) = wait_ssh(&shadow.host.address, shadow.host.ssh_port, ready_timeout()) {
             let report = FailureReport::new(Phase::Configure, format!("host {} unreachable over SSH", shadow.host.address))
                 .with_detail(message_detail(&e));
             return Err(self.fail(report, None));
@@ -630,6 +647,12 @@ pub fn wait_ssh(host: &str, port: u16, limit: Duration) -> Result<()> {
         delay = (delay * 2).min(Duration::from_secs(3));
     }
     bail!("no SSH answer from {addr} within {}s: {last}", limit.as_secs())
+}
+
+/// Bound of the readiness waits (SSH, Airflow): `SHADOWOPS_READY_TIMEOUT`
+/// seconds, default 90.
+fn ready_timeout() -> Duration {
+    Duration::from_secs(std::env::var("SHADOWOPS_READY_TIMEOUT").ok().and_then(|v| v.parse().ok()).unwrap_or(90))
 }
 
 fn validate_cidr(cidr: &str) -> Result<()> {
