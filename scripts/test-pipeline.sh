@@ -3,7 +3,11 @@
 #   1. R unit tests (testthat): analysis functions, the JDBC helper and the
 #      tasks end to end against a throwaway PostgreSQL 15 cluster on 127.0.0.1
 #      that this script creates in a temp dir and removes on exit;
-#   2. the DAG integrity test (pytest with Airflow, in the project venv).
+#   2. the DAG tests (pytest with Airflow, in the project venv): integrity
+#      (imports, tasks, order, settings), then the whole DAG run twice with
+#      `airflow dags test` against that database and a local SMTP sink: the
+#      example must mail its summary, the broken fixture must fail at analyse
+#      and mail nothing.
 # Closes with one line "N passed, N failed" over both; exits 1 on any failure.
 #
 # Installs what it needs (R via scripts/setup-r.sh, PostgreSQL 15 via apt,
@@ -124,9 +128,10 @@ SHADOW_TEST_WAREHOUSE_SETTINGS="$settings" Rscript tests/pipeline/run_r_tests.R 
 r_rc=${PIPESTATUS[0]}
 set -e
 
-log "DAG integrity tests (tests/pipeline)"
+log "DAG tests (tests/pipeline: integrity, and full runs with airflow dags test)"
 set +e
-"$venv/bin/python" -m pytest -q -p no:cacheprovider --junitxml="$work/pytest.xml" tests/pipeline
+SHADOW_TEST_WAREHOUSE_SETTINGS="$settings" \
+  "$venv/bin/python" -m pytest -q -p no:cacheprovider --junitxml="$work/pytest.xml" tests/pipeline
 py_rc=$?
 set -e
 

@@ -28,7 +28,10 @@ main <- function(args) {
     cat(line, "\n", sep = "")
     0L
   }, error = function(e) {
-    message("shadow-pipeline: task ", task, " failed: ", conditionMessage(e))
+    # One line: the driver shows the log tail, and drivers' messages often
+    # continue on a second line ("  Position: 40").
+    reason <- gsub("[[:space:]]*\n[[:space:]]*", " ", conditionMessage(e))
+    message("shadow-pipeline: task ", task, " failed: ", reason)
     1L
   })
   quit(save = "no", status = status)
