@@ -12,8 +12,9 @@
 --   * generate_series() runs only on Redshift's leader node and cannot feed an
 --     INSERT into a table; generate the rows with a recursive CTE or a numbers
 --     table, or (better for real volumes) COPY them from S3;
---   * TRUNCATE commits the open transaction on Redshift: use DELETE FROM there
---     to keep the refill atomic;
+--   * TRUNCATE takes one table and commits the open transaction on Redshift:
+--     use DELETE FROM there to keep the refill atomic;
+--   * REFERENCES and PRIMARY KEY are accepted but not enforced;
 --   * add DISTKEY/SORTKEY (e.g. orders DISTKEY(customer_id) SORTKEY(order_date)).
 -- The pipeline's own tables (stg_*, wrk_*, rpt_*) use portable SQL only.
 
