@@ -27,8 +27,17 @@ COMMENT = re.compile(r'"(?:[^"\\\n]|\\.)*"|(#|//)[^\n]*|/\*.*?\*/', re.S)
 
 
 def strip_comments(text: str) -> str:
-    # Keep strings (they may contain '#'), drop comments.
-    return COMMENT.sub(lambda m: m.group(0) if m.group(1) is None and not m.group(0).startswith("/*") else "", text)
+    """Drop comments, and reduce string literals to their interpolations, so
+    that only real references are scanned ("see scripts/setup-local.sh" in a
+    description is not a reference to local.sh)."""
+
+    def keep(m: re.Match) -> str:
+        token = m.group(0)
+        if token.startswith('"'):
+            return " ".join(re.findall(r"\$\{[^}]*\}", token))
+        return ""
+
+    return COMMENT.sub(keep, text)
 
 
 def first(value):
