@@ -38,19 +38,26 @@ fn ensure_pair(path: &PathBuf, comment: &str) -> Result<String> {
     Ok(public)
 }
 
-/// A random password: 32 chars of [A-Za-z0-9], safe in URLs, DCF and YAML.
+/// A random password: 32 chars of [A-Za-z0-9], safe in URLs, DCF and YAML,
+/// with at least one upper-case letter, lower-case letter and digit (Redshift
+/// refuses passwords without all three).
 pub fn password() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let mut out = String::with_capacity(32);
-    while out.len() < 32 {
-        let mut b = [0u8; 1];
-        OsRng.fill_bytes(&mut b);
-        // Rejection sampling keeps the distribution uniform.
-        if (b[0] as usize) < ALPHABET.len() * 4 {
-            out.push(ALPHABET[(b[0] as usize) % ALPHABET.len()] as char);
+    loop {
+        let mut out = String::with_capacity(32);
+        while out.len() < 32 {
+            let mut b = [0u8; 1];
+            OsRng.fill_bytes(&mut b);
+            // Rejection sampling keeps the distribution uniform.
+            if (b[0] as usize) < ALPHABET.len() * 4 {
+                out.push(ALPHABET[(b[0] as usize) % ALPHABET.len()] as char);
+            }
+        }
+        let has = |f: fn(&char) -> bool| out.chars().any(|c| f(&c));
+        if has(char::is_ascii_uppercase) && has(char::is_ascii_lowercase) && has(char::is_ascii_digit) {
+            return out;
         }
     }
-    out
 }
 
 /// Read a secret file written earlier, or create it with a fresh password.
@@ -90,5 +97,9 @@ mod tests {
         assert_eq!(a.len(), 32);
         assert_ne!(a, b);
         assert!(a.chars().all(|c| c.is_ascii_alphanumeric()));
+        for _ in 0..2000 {
+            let p = password();
+            assert!(p.chars().any(|c| c.is_ascii_digit()) && p.chars().any(|c| c.is_ascii_uppercase()) && p.chars().any(|c| c.is_ascii_lowercase()));
+        }
     }
 }

@@ -70,6 +70,11 @@ fn extend(raw: &str, duration: &str, max_ttl: &str) -> Result<i32> {
         return Err(Failure::usage(format!("env {raw} is destroyed; nothing to extend")));
     }
     let expires = std::time::SystemTime::now() + lease;
+    if state.target == Some(crate::cli::Target::Aws) && dir.tfvars().exists() {
+        // On AWS the backstops (instance shutdown, Redshift pause) read the
+        // expiry tags: move them with a targeted re-apply of the new value.
+        retag_expiry(&dir, expires)?;
+    }
     state.expires_at = Some(expires);
     crate::ttl::write_lease_file(&dir, expires)?;
     // The running reaper re-reads env.json each second; re-arm only if it died.
@@ -79,6 +84,35 @@ fn extend(raw: &str, duration: &str, max_ttl: &str) -> Result<i32> {
     dir.save_state(&state)?;
     println!("env {raw} now expires at {} (in {})", crate::ttl::rfc3339(expires), crate::ttl::format_left(Some(lease)));
     Ok(0)
+}
+
+fn retag_expiry(dir: &EnvDir, expires: std::time::SystemTime) -> Result<()> {
+    let path = dir.tfvars();
+    let mut vars: serde_json::Value = serde_json::from_slice(&std::fs::read(&path)?)?;
+    vars["expires_at"] = serde_json::Value::String(crate::ttl::rfc3339(expires));
+    std::fs::write(&path, serde_json::to_vec_pretty(&vars)?)?;
+    let assets = crate::paths::assets()?;
+    let tools = crate::tools::require(crate::cli::Target::Aws, false)?;
+    let tf = crate::terraform::Terraform {
+        bin: tools.terraform,
+        module: assets.join("terraform/aws"),
+        tf_dir: dir.tf_dir(),
+        var_files: [dir.tfvars(), dir.secret_tfvars(), dir.root.join("extra.tfvars.json")].into_iter().filter(|f| f.exists()).collect(),
+        extra_env: tf_env(crate::cli::Target::Aws, &assets),
+    };
+    let mut run = crate::runrec::Run::start(&dir.runs_dir(), dir.name.as_str(), "extend")?;
+    crate::ui::phase("extend", "terraform apply: moving the expiry tags and the Redshift pause");
+    tf.init(&run.dir)?;
+    let out = tf.apply(&run.dir, false)?;
+    if !out.finished.success() {
+        let report = crate::terraform::run::failure(&out, crate::report::Phase::Provision, "apply of the new expiry failed")
+            .locate(dir.name.as_str(), run.dir.clone(), Some(run.file("terraform-apply.jsonl")), true);
+        run.finish("failed", report.exit_code(), 0.0)?;
+        eprint!("{}", report.render());
+        return Err(Failure::Phase(Box::new(report)).into());
+    }
+    run.finish("ok", 0, 0.0)?;
+    Ok(())
 }
 
 /// Destroy every env whose lease expired and whose reaper is gone, then

@@ -55,10 +55,19 @@ impl Terraform {
 
     pub fn init(&self, log_dir: &Path) -> Result<Finished> {
         std::fs::create_dir_all(&self.tf_dir)?;
-        let c = self
-            .cmd(&["init", "-input=false", "-no-color"])
-            .arg(format!("-backend-config=path={}", self.state_path().display()))
-            .logs(log_dir.join("terraform-init.log"), log_dir.join("terraform-init.stderr.log"));
+        let mut c = self.cmd(&["init", "-input=false", "-no-color"]);
+        c = match std::env::var_os("SHADOWOPS_TF_BACKEND_CONFIG") {
+            // A team backend (e.g. S3 with locking, docs/aws.md): its settings
+            // file, and one state key per env.
+            Some(file) => {
+                let env = self.tf_dir.parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                c.arg(format!("-backend-config={}", std::path::Path::new(&file).display()))
+                    .arg(format!("-backend-config=key=shadowops/{env}/terraform.tfstate"))
+                    .arg("-reconfigure")
+            }
+            None => c.arg(format!("-backend-config=path={}", self.state_path().display())),
+        };
+        let c = c.logs(log_dir.join("terraform-init.log"), log_dir.join("terraform-init.stderr.log"));
         process::run_ok(&c, |_, l| ui::debug(l))
     }
 
