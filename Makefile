@@ -23,7 +23,7 @@ export SHADOWOPS_ASSETS := $(REPO)
 # Extra arguments for `make shadow`, e.g. make shadow SHADOW_ARGS="--env demo --ttl 30m"
 SHADOW_ARGS ?=
 
-.PHONY: help tools tools-test build shadow destroy test test-rust test-e2e test-pipeline lint bench clean
+.PHONY: help tools tools-test build shadow destroy test test-rust test-unit test-pipeline lint bench clean
 
 help:
 	@echo "make shadow    set up tools, build, and bring up a local shadow env (SHADOW_ARGS=...)"
@@ -60,6 +60,10 @@ destroy: build
 test-rust: tools-test
 	cargo build --release --locked
 	cargo test --release --locked -- --include-ignored --test-threads=2
+
+# Without the end-to-end tests (for CI executors that cannot run podman).
+test-unit: tools
+	cargo test --release --locked
 
 test-pipeline: tools-test
 	scripts/test-pipeline.sh
