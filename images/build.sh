@@ -106,6 +106,7 @@ main() {
         local start=$SECONDS
         if ! podman image exists "$base_tag"; then
             build_base "$base_tag"
+            log "base ready after $((SECONDS - start)) s"
         fi
         for name in "${missing[@]}"; do
             if podman image exists "${tags[$name]}"; then
@@ -116,6 +117,7 @@ main() {
                 --build-arg "BASE=$base_tag" --build-arg "APT_PROXY=$apt_proxy" \
                 --label "shadowops.recipe=${tags[$name]##*:}" \
                 -t "${tags[$name]}" "$here/$name" >&2
+            log "$name ready after $((SECONDS - start)) s"
         done
         log "built ${missing[*]} in $((SECONDS - start)) s"
         exec 9>&-
