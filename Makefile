@@ -80,7 +80,8 @@ test: tools-test
 	exit $$rc
 
 bench: tools build
-	scripts/bench.sh
+	command -v /usr/bin/time >/dev/null || apt-get install -y -qq time
+	scripts/bench.py
 
 clean:
 	cargo clean

@@ -116,6 +116,10 @@ pub enum Command {
     Inventory {
         #[command(flatten)]
         env: EnvArg,
+        /// Also write the real files (secrets 0600) into the env's ansible/
+        /// folder and print the ansible-playbook command to run by hand.
+        #[arg(long)]
+        write: bool,
     },
     /// Read the run records: the event streams and logs of every phase.
     Logs {

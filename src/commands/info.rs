@@ -198,7 +198,7 @@ pub fn plan(raw: &str, target: Target) -> Result<i32> {
     Ok(done.code().unwrap_or(1))
 }
 
-pub fn inventory(raw: &str) -> Result<i32> {
+pub fn inventory(raw: &str, write: bool) -> Result<i32> {
     let dir = existing(raw)?;
     let shadow = contract(&dir).ok_or_else(|| {
         Failure::usage(format!("env {raw} has no contract yet (it is written by the handoff phase: shadowops up --env {raw} --until provision)"))
@@ -211,6 +211,14 @@ pub fn inventory(raw: &str) -> Result<i32> {
     println!("# {}\n{}", dir.ansible_dir().join("vars.yml").display(), r.vars);
     println!("# {} (mode 0600; values masked)\n{}", dir.ansible_dir().join("secrets.yml").display(), r.secrets);
     println!("# {}\n{}", dir.known_hosts().display(), r.known_hosts);
+    if write {
+        let pw = std::fs::read_to_string(dir.airflow_password_file())?.trim().to_string();
+        let real = render::render(&assets.join("templates"), &shadow, &dir.known_hosts(), &pipeline, &pw)?;
+        let files = render::write(&dir.ansible_dir(), &dir.known_hosts(), &real)?;
+        let cmd = crate::ansible::run::Playbook::new(std::path::PathBuf::from("ansible-playbook"), &assets).command(&files, &[]);
+        eprintln!("wrote {} (secrets.yml is 0600); to run the play by hand:", dir.ansible_dir().display());
+        eprintln!("  ANSIBLE_CONFIG={} {}", assets.join("ansible/ansible.cfg").display(), cmd.display());
+    }
     Ok(0)
 }
 

@@ -17,7 +17,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Status { env, json } => info::status(&env.name, json),
         Command::List { json, all } => info::list(json, all),
         Command::Plan { env, target } => info::plan(&env.name, target),
-        Command::Inventory { env } => info::inventory(&env.name),
+        Command::Inventory { env, write } => info::inventory(&env.name, write),
         Command::Logs { env, run, phase, follow, list } => info::logs(&env.name, run, phase, follow, list),
         Command::Ssh { env, cmd } => info::ssh(&env.name, cmd),
         Command::Extend { env, duration, max_ttl } => extend(&env.name, &duration, &max_ttl),
