@@ -102,7 +102,10 @@ pub fn status(raw: &str, json_out: bool) -> Result<i32> {
         }
     }
     if !state.durations.is_empty() {
-        let d: Vec<String> = state.durations.iter().map(|(k, v)| format!("{k} {v:.1}s")).collect();
+        let d: Vec<String> = crate::report::Phase::UP
+            .iter()
+            .filter_map(|p| state.durations.get(p.as_str()).map(|v| format!("{p} {v:.1}s")))
+            .collect();
         out.push_str(&format!("durations: {}\n", d.join(", ")));
     }
     if let Some(p) = &state.pipeline {
