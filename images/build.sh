@@ -47,10 +47,11 @@ prune() {
     return "$status"
 }
 
-# apt through the machine-wide cache when it runs (see scripts/local-apt-cache.sh),
-# so a rebuild after a prune downloads nothing again; direct otherwise.
+# apt through the machine-wide cache (started if need be, see
+# scripts/local-apt-cache.sh), so a rebuild after a prune downloads nothing
+# again; direct when the cache cannot run (setup-local.sh not run yet).
 apt_proxy=""
-if "$repo/scripts/local-apt-cache.sh" status; then
+if "$repo/scripts/local-apt-cache.sh" status || "$repo/scripts/local-apt-cache.sh" ensure; then
     apt_proxy="http://127.0.0.1:3142"
 fi
 

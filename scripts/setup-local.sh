@@ -12,8 +12,9 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # podman: the engine; runc: crun fails on these machines (facts.md);
 # debootstrap: the base images are built from it, never pulled;
 # apt-cacher-ng: machine-wide apt cache shared by every env (and image builds);
-# postgresql-client, openssh-client: the checks and the driver reach the env.
-packages=(podman runc debootstrap apt-cacher-ng postgresql-client openssh-client python3 ca-certificates)
+# postgresql-client, openssh-client: the checks and the driver reach the env;
+# iproute2: `ss` tells when an env's apt forwarder listens.
+packages=(podman runc debootstrap apt-cacher-ng postgresql-client openssh-client python3 ca-certificates iproute2)
 
 log() { printf 'setup-local: %s\n' "$*" >&2; }
 
