@@ -62,12 +62,14 @@ wait_tcp() { # ip port
 }
 
 # Options every env container gets.
-common_run_args() {
+common_run_args() { # role
     label_args
     need_file "${LEASE_FILE:?}" "lease file"
     run_args=(
         --detach --name "$NAME" --pull never
         "${labels[@]}"
+        # host, warehouse, mail (the env's machines) or apt-proxy (a helper).
+        --label "shadowops.role=$1"
         # Hard cap: conmon kills the container after this long even if every
         # process of ours (and the in-container watchdog) is gone.
         --timeout "${TIMEOUT:?}"
@@ -118,7 +120,7 @@ files_down() {
 apt_proxy_up() {
     # The machine-wide cache must answer before anything in the env needs it.
     "$repo/scripts/local-apt-cache.sh" ensure
-    common_run_args
+    common_run_args apt-proxy
     remove_container "$NAME"
     started=$SECONDS
     # In the machine's network namespace, as nobody, with nothing writable:
@@ -141,7 +143,7 @@ host_up() {
     need_file "${HOST_KEY_FILE:?}" "SSH host key"
     need_file "${STATE_DIR:?}/host/authorized_keys" "authorized_keys"
     mkdir -p "${WHEELHOUSE_DIR:?}"
-    common_run_args
+    common_run_args host
     remove_container "$NAME"
     started=$SECONDS
     podman run "${run_args[@]}" \
@@ -156,7 +158,7 @@ host_up() {
 
 warehouse_up() {
     need_file "${STATE_DIR:?}/secrets/warehouse_password" "warehouse password file"
-    common_run_args
+    common_run_args warehouse
     remove_container "$NAME"
     started=$SECONDS
     # Database and user names are not secret; the password is a 0600 file.
@@ -171,7 +173,7 @@ warehouse_up() {
 
 mail_up() {
     [[ -d "${INBOX_DIR:?}" ]] || mkdir -p "$INBOX_DIR"
-    common_run_args
+    common_run_args mail
     remove_container "$NAME"
     started=$SECONDS
     # Root only to bind port 25 and write into the inbox (owned by the
