@@ -39,7 +39,7 @@ prune() {
         if podman rmi "$ref" > /dev/null; then
             log "removed $ref"
         else
-            log "kept $ref (in use)"
+            log "kept $ref (used by a container or by another image)"
             status=1
         fi
     done
