@@ -43,11 +43,12 @@ pub fn epoch(t: SystemTime) -> u64 {
 
 /// `<env>/lease`: the deadline as Unix seconds, read by the in-container
 /// watchdogs of the local target (the backstop that needs no process of ours).
+/// Rewritten in place, not renamed over: the containers bind-mount this very
+/// inode, and a rename would leave them reading the old deadline. The
+/// watchdogs ignore an empty or partial read.
 pub fn write_lease_file(dir: &EnvDir, expires_at: SystemTime) -> Result<()> {
     std::fs::create_dir_all(&dir.root)?;
-    let tmp = dir.root.join(".lease.tmp");
-    std::fs::write(&tmp, format!("{}\n", epoch(expires_at)))?;
-    std::fs::rename(tmp, dir.lease_file())?;
+    std::fs::write(dir.lease_file(), format!("{}\n", epoch(expires_at)))?;
     Ok(())
 }
 

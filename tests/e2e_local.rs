@@ -120,7 +120,7 @@ fn e2e_up_runs_the_dag_to_the_email_converges_and_destroys_clean() {
     // Three containers, SSH with the pinned key, psql with the generated credentials.
     let mut names = containers(env, true);
     names.sort();
-    assert_eq!(names, [format!("shadowops-{env}-host"), format!("shadowops-{env}-mail"), format!("shadowops-{env}-warehouse")]);
+    assert_eq!(names, [format!("shadowops-{env}-apt-proxy"), format!("shadowops-{env}-host"), format!("shadowops-{env}-mail"), format!("shadowops-{env}-warehouse")]);
     let (code, out) = ssh(&sb, env, "systemctl is-enabled airflow-api-server airflow-scheduler airflow-dag-processor airflow-triggerer && systemctl is-active airflow-api-server airflow-scheduler airflow-dag-processor airflow-triggerer");
     assert_eq!(code, 0, "{out}");
     assert!(!out.contains("inactive") && !out.contains("disabled"), "{out}");
@@ -208,7 +208,7 @@ fn e2e_faults_in_configure_and_pipeline_are_reported_and_resumed() {
     assert_eq!(s["status"], "failed");
     assert_eq!(s["pipeline"]["state"], "failed");
     assert_eq!(s["pipeline"]["email_seen"], serde_json::Value::Null);
-    assert_eq!(containers(env, true).len(), 3, "env kept for inspection");
+    assert_eq!(containers(env, true).len(), 4, "env kept for inspection");
 
     // 4. The host becomes unreachable: configure fails with 12, naming it.
     let (code, out) = ssh(&sb, env, "sudo systemctl stop ssh.socket ssh.service 2>/dev/null; sudo systemctl stop ssh");
@@ -231,8 +231,8 @@ fn e2e_two_envs_partial_failure_and_the_backstop() {
     let mut a = sb.cmd(&["up", "--env", "e2e-a", "--until", "provision", "--ttl", "30m"]).spawn().unwrap();
     let mut b = sb.cmd(&["up", "--env", "e2e-b", "--until", "provision", "--ttl", "30m"]).spawn().unwrap();
     assert!(a.wait().unwrap().success() && b.wait().unwrap().success());
-    assert_eq!(containers("e2e-a", true).len(), 3);
-    assert_eq!(containers("e2e-b", true).len(), 3);
+    assert_eq!(containers("e2e-a", true).len(), 4);
+    assert_eq!(containers("e2e-b", true).len(), 4);
     assert_ne!(contract(&sb, "e2e-a")["host"]["address"], contract(&sb, "e2e-b")["host"]["address"]);
     // The warehouse answers with the generated credentials; the sink delivers.
     assert_eq!(psql(&sb, "e2e-a", "SELECT 1").unwrap(), "1");
@@ -264,7 +264,7 @@ fn e2e_two_envs_partial_failure_and_the_backstop() {
     sb.run(&["destroy", "--env", "e2e-b"]).expect(0);
     assert!(up_again.wait_with_output().unwrap().status.success());
     assert_nothing_left(&sb, "e2e-b");
-    assert_eq!(containers("e2e-a", true).len(), 3, "destroying b disturbed a");
+    assert_eq!(containers("e2e-a", true).len(), 4, "destroying b disturbed a");
     assert_eq!(ssh(&sb, "e2e-a", "true").0, 0);
     sb.run(&["destroy", "--env", "e2e-a"]).expect(0);
     assert_nothing_left(&sb, "e2e-a");
