@@ -185,6 +185,7 @@ impl Airflow {
         let start = Instant::now();
         let activity = Activity::new();
         let mut seen: BTreeMap<String, String> = BTreeMap::new();
+        let mut started = std::collections::BTreeSet::new();
         loop {
             crate::process::check_interrupted()?;
             let run = self.get(&format!("/api/v2/dags/{dag_id}/dagRuns/{run_id}"))?;
@@ -198,8 +199,8 @@ impl Airflow {
                     continue;
                 }
                 match st.as_str() {
-                    "running" | "queued" | "scheduled" if prev.as_deref() != Some("running") => {
-                        if prev.is_none() || prev.as_deref() == Some("none") || st == "running" {
+                    "running" | "queued" | "scheduled" | "deferred" | "up_for_retry" => {
+                        if started.insert(id.clone()) {
                             activity.start(&id, &format!("task {id}"));
                         }
                     }

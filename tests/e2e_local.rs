@@ -158,7 +158,7 @@ fn e2e_up_runs_the_dag_to_the_email_converges_and_destroys_clean() {
     assert!(out.contains("rows: 1"), "{out}");
 
     // A second up converges: no Terraform apply, the play changes nothing,
-    // the DAG runs again and replaces (not duplicates) its results.
+    // and the DAG run that passed on these inputs still stands.
     let r2 = sb.run(&["up", "--env", env, "--ttl", "45m"]);
     r2.expect(0);
     let run2 = latest_run(&sb, env);
@@ -166,7 +166,16 @@ fn e2e_up_runs_the_dag_to_the_email_converges_and_destroys_clean() {
     let stats = json(&std::fs::read_to_string(run2.join("ansible-stats.json")).unwrap());
     assert_eq!(stats["shadow"]["changed"], 0, "second play changed something: {stats}");
     assert_eq!(stats["shadow"]["failures"], 0);
+    assert!(r2.stderr.contains("unchanged since DAG run"), "{}", r2.stderr);
+    assert_eq!(eml_files(&inbox).len(), 1);
+
+    // --from pipeline runs the DAG again: a new run, a second e-mail, and the
+    // first run's results are neither duplicated nor touched.
+    let before = psql(&sb, env, &format!("SELECT count(*) FROM rpt_region_month WHERE run_id = '{run_id}'")).unwrap();
+    sb.run(&["up", "--env", env, "--ttl", "45m", "--from", "pipeline"]).expect(0);
     assert_eq!(eml_files(&inbox).len(), 2);
+    assert_eq!(psql(&sb, env, &format!("SELECT count(*) FROM rpt_region_month WHERE run_id = '{run_id}'")).unwrap(), before);
+    assert_eq!(psql(&sb, env, "SELECT count(DISTINCT run_id) FROM rpt_run_summary").unwrap(), "2");
 
     sb.run(&["destroy", "--env", env]).expect(0);
     assert_nothing_left(&sb, env);
