@@ -107,6 +107,7 @@ fn assert_nothing_left(sb: &Sandbox, env: &str) {
 fn e2e_up_runs_the_dag_to_the_email_converges_and_destroys_clean() {
     let sb = Sandbox::real();
     let env = "e2e-full";
+    let _cleanup = Cleanup { sb: &sb, envs: vec![env] };
     let junit = sb.dir.path().join("junit.xml");
     let r = sb.run(&["up", "--env", env, "--ttl", "45m", "--junit", junit.to_str().unwrap()]);
     r.expect(0);
@@ -187,6 +188,7 @@ fn e2e_up_runs_the_dag_to_the_email_converges_and_destroys_clean() {
 fn e2e_faults_in_configure_and_pipeline_are_reported_and_resumed() {
     let sb = Sandbox::real();
     let env = "e2e-faults";
+    let _cleanup = Cleanup { sb: &sb, envs: vec![env] };
     // 1. An Ansible task fails (the seed SQL of this pipeline is broken): exit 12.
     let bad_seed = sb.dir.path().join("bad-seed");
     copy_tree(&repo().join("pipeline/example"), &bad_seed);
@@ -220,22 +222,21 @@ fn e2e_faults_in_configure_and_pipeline_are_reported_and_resumed() {
     assert_eq!(containers(env, true).len(), 4, "env kept for inspection");
 
     // 4. The host becomes unreachable: configure fails with 12, naming it.
-    let (code, out) = ssh(&sb, env, "sudo systemctl stop ssh.socket ssh.service 2>/dev/null; sudo systemctl stop ssh");
-    let _ = (code, out);
-    let mut sb2 = Sandbox { dir: sb.dir, assets: sb.assets.clone(), envs: Vec::new() };
-    sb2.set("SHADOWOPS_READY_TIMEOUT", "5");
-    let r = sb2.run(&["up", "--env", env, "--ttl", "45m"]);
-    r.expect(12);
-    assert!(r.stderr.contains("unreachable over SSH"), "{}", r.stderr);
+    let _ = ssh(&sb, env, "sudo systemctl stop ssh.socket ssh.service 2>/dev/null; sudo systemctl stop ssh");
+    let out = sb.cmd(&["up", "--env", env, "--ttl", "45m"]).env("SHADOWOPS_READY_TIMEOUT", "5").output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(12), "{stderr}");
+    assert!(stderr.contains("unreachable over SSH"), "{stderr}");
 
-    sb2.run(&["destroy", "--env", env]).expect(0);
-    assert_nothing_left(&sb2, env);
+    sb.run(&["destroy", "--env", env]).expect(0);
+    assert_nothing_left(&sb, env);
 }
 
 #[test]
 #[ignore = "end to end on podman; run by `make test`"]
 fn e2e_two_envs_partial_failure_and_the_backstop() {
     let sb = Sandbox::real();
+    let _cleanup = Cleanup { sb: &sb, envs: vec!["e2e-a", "e2e-b", "e2e-part", "e2e-lease"] };
     // Two envs at once; up on one and destroy on the other do not disturb each other.
     let mut a = sb.cmd(&["up", "--env", "e2e-a", "--until", "provision", "--ttl", "30m"]).spawn().unwrap();
     let mut b = sb.cmd(&["up", "--env", "e2e-b", "--until", "provision", "--ttl", "30m"]).spawn().unwrap();
@@ -258,7 +259,8 @@ fn e2e_two_envs_partial_failure_and_the_backstop() {
     }
     assert!(std::fs::read_to_string(&eml_files(&inbox)[0]).unwrap().contains("hello-e2e"));
     // Strict host key checking against the pinned key works; a wrong pin is refused.
-    assert_eq!(ssh(&sb, "e2e-a", "true").0, 0);
+    let (code, out) = ssh(&sb, "e2e-a", "true");
+    assert_eq!(code, 0, "{out}");
     let kh = sb.env_dir("e2e-b").join("known_hosts");
     let good = std::fs::read_to_string(&kh).unwrap();
     let other = std::fs::read_to_string(sb.env_dir("e2e-a").join("known_hosts")).unwrap();

@@ -327,6 +327,9 @@ impl Up {
             }
         };
         env::write_private(&self.dir.root.join("contract.json"), &serde_json::to_vec_pretty(&shadow)?)?;
+        // The host key is pinned as soon as it is known, so `ssh` works
+        // after `--until provision` too.
+        std::fs::write(self.dir.known_hosts(), render::known_hosts_line(&shadow))?;
         std::fs::write(
             self.run.file("contract.masked.json"),
             serde_json::to_vec_pretty(&render::masked(&shadow))?,

@@ -134,3 +134,18 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
 pub fn json(s: &str) -> serde_json::Value {
     serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
 }
+
+/// Destroys the named envs when dropped, so a failing test leaves nothing
+/// running behind it (containers, networks, reapers).
+pub struct Cleanup<'a> {
+    pub sb: &'a Sandbox,
+    pub envs: Vec<&'static str>,
+}
+
+impl Drop for Cleanup<'_> {
+    fn drop(&mut self) {
+        for env in &self.envs {
+            let _ = self.sb.cmd(&["destroy", "--env", env]).env_remove("TF_VAR_fail_resource").output();
+        }
+    }
+}
