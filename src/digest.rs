@@ -48,8 +48,8 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
         let p = e.path();
         let name = e.file_name();
         let name = name.to_string_lossy();
-        // Tool caches and state are not inputs.
-        if name == ".terraform" || name == "__pycache__" || name.ends_with(".tfstate") || name == ".terraform.lock.hcl" {
+        // Tool caches (.ansible/, .terraform/...), dotfiles and state are not inputs.
+        if name.starts_with('.') || name == "__pycache__" || name.ends_with(".tfstate") || name == ".terraform.lock.hcl" {
             continue;
         }
         if p.is_dir() {

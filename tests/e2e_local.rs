@@ -153,7 +153,7 @@ fn e2e_up_runs_the_dag_to_the_email_converges_and_destroys_clean() {
 
     // R on the host loads rJava and the driver class and queries the warehouse
     // with the contract's credentials (the deployed settings file).
-    let rscript = r#"sudo -u airflow env SHADOW_WAREHOUSE_SETTINGS=/etc/shadowops/warehouse.dcf Rscript -e 's <- read.dcf(Sys.getenv("SHADOW_WAREHOUSE_SETTINGS")); library(rJava); .jinit(classpath = s[1, "driver_jar"]); d <- .jnew(s[1, "driver_class"]); p <- .jnew("java/util/Properties"); p$setProperty("user", s[1, "user"]); p$setProperty("password", s[1, "password"]); con <- d$connect(s[1, "jdbc_url"], p); rs <- con$createStatement()$executeQuery("SELECT count(*) FROM rpt_run_summary"); rs$next(); cat("rows:", rs$getInt(1L), "\n"); con$close()'"#;
+    let rscript = r#"sudo -u airflow env SHADOW_WAREHOUSE_SETTINGS=/etc/shadowops/warehouse.dcf Rscript -e 's <- read.dcf(Sys.getenv("SHADOW_WAREHOUSE_SETTINGS")); library(rJava); .jinit(classpath = s[1, "driver_jar"]); d <- .jnew(gsub(".", "/", s[1, "driver_class"], fixed = TRUE)); p <- .jnew("java/util/Properties"); invisible(.jcall(p, "Ljava/lang/Object;", "setProperty", "user", s[1, "user"])); invisible(.jcall(p, "Ljava/lang/Object;", "setProperty", "password", s[1, "password"])); con <- .jcall(d, "Ljava/sql/Connection;", "connect", s[1, "jdbc_url"], p); st <- .jcall(con, "Ljava/sql/Statement;", "createStatement"); rs <- .jcall(st, "Ljava/sql/ResultSet;", "executeQuery", "SELECT count(*) FROM rpt_run_summary"); invisible(.jcall(rs, "Z", "next")); cat("rows:", .jcall(rs, "I", "getInt", 1L), "\n"); .jcall(con, "V", "close")'"#;
     let (code, out) = ssh(&sb, env, rscript);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("rows: 1"), "{out}");
@@ -170,10 +170,14 @@ fn e2e_up_runs_the_dag_to_the_email_converges_and_destroys_clean() {
     assert!(r2.stderr.contains("unchanged since DAG run"), "{}", r2.stderr);
     assert_eq!(eml_files(&inbox).len(), 1);
 
-    // --from pipeline runs the DAG again: a new run, a second e-mail, and the
-    // first run's results are neither duplicated nor touched.
+    // --from configure checks every task of the play (no stamp shortcut):
+    // still changed=0. It runs the DAG again: a new run, a second e-mail, and
+    // the first run's results are neither duplicated nor touched.
     let before = psql(&sb, env, &format!("SELECT count(*) FROM rpt_region_month WHERE run_id = '{run_id}'")).unwrap();
-    sb.run(&["up", "--env", env, "--ttl", "45m", "--from", "pipeline"]).expect(0);
+    sb.run(&["up", "--env", env, "--ttl", "45m", "--from", "configure"]).expect(0);
+    let stats = json(&std::fs::read_to_string(latest_run(&sb, env).join("ansible-stats.json")).unwrap());
+    assert_eq!(stats["shadow"]["changed"], 0, "a full check of the play changed something: {stats}");
+    assert!(stats["shadow"]["ok"].as_u64().unwrap() > 30, "the full check ran every task: {stats}");
     assert_eq!(eml_files(&inbox).len(), 2);
     assert_eq!(psql(&sb, env, &format!("SELECT count(*) FROM rpt_region_month WHERE run_id = '{run_id}'")).unwrap(), before);
     assert_eq!(psql(&sb, env, "SELECT count(DISTINCT run_id) FROM rpt_run_summary").unwrap(), "2");

@@ -370,7 +370,10 @@ impl Up {
             .tree(&self.pipeline_src)
             .finish();
         let playbook = Playbook::new(self.tools.ansible_playbook.clone(), &self.assets);
-        let outcome = playbook.run(&files, &self.run.dir, &[])?;
+        // A forced configure (--from configure or earlier) checks every task
+        // instead of trusting the host's stamp of its last full run.
+        let extra: &[&str] = if self.forced(Phase::Configure) { &["-e", "shadow_fast_converge=false"] } else { &[] };
+        let outcome = playbook.run(&files, &self.run.dir, extra)?;
         if !outcome.finished.success() {
             let report = crate::ansible::run::failure(&outcome);
             return Err(self.fail(report, Some(self.run.file("ansible-playbook.jsonl"))));
