@@ -59,11 +59,11 @@ destroy: build
 # R, e-mail) are #[ignore]d for a plain `cargo test` and included here.
 test-rust: tools-test
 	cargo build --release --locked
-	cargo test --release --locked -- --include-ignored --test-threads=2
+	cargo test --release --locked --no-fail-fast -- --include-ignored --test-threads=2
 
 # Without the end-to-end tests (for CI executors that cannot run podman).
 test-unit: tools
-	cargo test --release --locked
+	cargo test --release --locked --no-fail-fast
 
 test-pipeline: tools-test
 	scripts/test-pipeline.sh
