@@ -80,7 +80,6 @@ test: tools-test
 	exit $$rc
 
 bench: tools build
-	command -v /usr/bin/time >/dev/null || apt-get install -y -qq time
 	scripts/bench.py
 
 clean:

@@ -10,7 +10,7 @@ Runs in one go, on one machine (ratios, not absolute times, are what travel):
     (provisioned by the same module), from a hand-written inventory, with
     stock Ansible settings (bench/ansible-stock.cfg: facts gathered, no
     pipelining, no ControlPersist) — compared with our configure phase;
-  * the driver's peak RSS (GNU time) and its own CPU time per `up`.
+  * the driver's own peak RSS (VmHWM sampled from /proc) and CPU time per `up`.
 Prints a table and writes target/bench/bench.json. States what was cached.
 """
 import json
@@ -38,17 +38,36 @@ def log(msg):
 
 
 def timed(args, env=ENV, check=True):
-    """Run the driver under GNU time; return (seconds, peak RSS KiB, stdout)."""
-    rss_file = HOME / "rss"
+    """Run the driver; return (seconds, the driver's own peak RSS in KiB, stdout).
+
+    The peak RSS is the driver process's VmHWM, sampled from /proc while it
+    runs (GNU time's %M would report the largest child: terraform or
+    ansible-playbook, not the driver)."""
     start = time.monotonic()
-    p = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", str(rss_file), str(BIN), *args], env=env,
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen([str(BIN), *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    hwm = 0
+    out_chunks, err_chunks = [], []
+    import threading
+    t_out = threading.Thread(target=lambda: out_chunks.append(p.stdout.read()))
+    t_err = threading.Thread(target=lambda: err_chunks.append(p.stderr.read()))
+    t_out.start()
+    t_err.start()
+    while p.poll() is None:
+        try:
+            for line in open(f"/proc/{p.pid}/status"):
+                if line.startswith("VmHWM:"):
+                    hwm = max(hwm, int(line.split()[1]))
+        except OSError:
+            pass
+        time.sleep(0.05)
+    t_out.join()
+    t_err.join()
     took = time.monotonic() - start
+    stdout, stderr = "".join(out_chunks), "".join(err_chunks)
     if check and p.returncode != 0:
-        sys.stderr.write(p.stderr[-4000:])
+        sys.stderr.write(stderr[-4000:])
         raise SystemExit(f"bench: `shadowops {' '.join(args)}` failed with {p.returncode}")
-    rss = int(rss_file.read_text().strip().splitlines()[-1]) if rss_file.exists() else 0
-    return took, rss, p.stdout
+    return took, hwm, stdout
 
 
 def summary(env):
