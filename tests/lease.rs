@@ -80,13 +80,14 @@ fn extend_postpones_and_destroy_disarms() {
 fn reap_collects_expired_envs_whose_reaper_is_gone_exactly_once() {
     let sb = Sandbox::fixture();
     for env in ["orphan-a", "orphan-b"] {
-        sb.run(&["up", "--env", env, "--until", "provision", "--ttl", "10s"]).expect(0);
+        // Long enough that a slow `up` on a loaded machine ends before its lease.
+        sb.run(&["up", "--env", env, "--until", "provision", "--ttl", "25s"]).expect(0);
         let pid = status(&sb, env)["reaper"]["pid"].as_u64().unwrap();
         std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
         assert!(wait_for(Duration::from_secs(5), || !pid_alive(pid)));
     }
     // Both leases end while no reaper is left to act on them.
-    assert!(wait_for(Duration::from_secs(30), || ["orphan-a", "orphan-b"].iter().all(|e| status(&sb, e)["time_left_s"] == 0)));
+    assert!(wait_for(Duration::from_secs(60), || ["orphan-a", "orphan-b"].iter().all(|e| status(&sb, e)["time_left_s"] == 0)));
     let dry = sb.run(&["reap", "--dry-run"]);
     dry.expect(0);
     assert!(dry.stdout.contains("would destroy env orphan-a") && dry.stdout.contains("would destroy env orphan-b"), "{}", dry.stdout);

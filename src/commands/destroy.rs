@@ -7,7 +7,6 @@ use crate::error::Failure;
 use crate::paths;
 use crate::report::{Detail, FailureReport, Phase};
 use crate::runrec::Run;
-use crate::terraform::Terraform;
 use crate::ui;
 use anyhow::Result;
 use std::time::{Duration, Instant};
@@ -64,16 +63,7 @@ fn destroy_inner(dir: &EnvDir, json: bool, from_reaper: bool) -> Result<i32> {
 
     if dir.tfvars().exists() {
         let tools = crate::tools::require(target, false)?;
-        let tf = Terraform {
-            bin: tools.terraform,
-            module: assets.join("terraform").join(target.as_str()),
-            tf_dir: dir.tf_dir(),
-            var_files: [dir.tfvars(), dir.secret_tfvars(), dir.root.join("extra.tfvars.json")]
-                .into_iter()
-                .filter(|f| f.exists())
-                .collect(),
-            extra_env: super::tf_env(target, &assets),
-        };
+        let tf = super::env_terraform(dir, target, tools.terraform, &assets);
         let result = tf.init(&run.dir).and_then(|_| tf.apply(&run.dir, true));
         let failed = match result {
             Ok(o) if o.finished.success() => None,

@@ -8,7 +8,6 @@ use crate::env::{self, EnvDir, Status};
 use crate::error::Failure;
 use crate::paths;
 use crate::runrec;
-use crate::terraform::Terraform;
 use crate::ttl;
 use anyhow::{Context, Result};
 use serde_json::json;
@@ -29,15 +28,7 @@ pub fn status(raw: &str, json_out: bool) -> Result<i32> {
         crate::tools::require(target, false)
             .ok()
             .and_then(|tools| {
-                Terraform {
-                    bin: tools.terraform,
-                    module: assets.join("terraform").join(target.as_str()),
-                    tf_dir: dir.tf_dir(),
-                    var_files: vec![],
-                    extra_env: super::tf_env(target, &assets),
-                }
-                .state_list()
-                .ok()
+                super::env_terraform(&dir, target, tools.terraform, &assets).state_list().ok()
             })
             .unwrap_or_default()
     } else {
@@ -184,16 +175,7 @@ pub fn plan(raw: &str, target: Target) -> Result<i32> {
     let target = state.target.unwrap_or(target);
     let assets = paths::assets()?;
     let tools = crate::tools::require(target, false)?;
-    let tf = Terraform {
-        bin: tools.terraform,
-        module: assets.join("terraform").join(target.as_str()),
-        tf_dir: dir.tf_dir(),
-        var_files: [dir.tfvars(), dir.secret_tfvars(), dir.root.join("extra.tfvars.json")]
-            .into_iter()
-            .filter(|f| f.exists())
-            .collect(),
-        extra_env: super::tf_env(target, &assets),
-    };
+    let tf = super::env_terraform(&dir, target, tools.terraform, &assets);
     let tmp = std::env::temp_dir().join(format!("shadowops-plan-{}", std::process::id()));
     tf.init(&tmp)?;
     let _ = std::fs::remove_dir_all(&tmp);

@@ -48,6 +48,21 @@ pub fn tf_env(target: crate::cli::Target, assets: &std::path::Path) -> Vec<(Stri
     v
 }
 
+/// Terraform for an existing env: its target's module, its state and the
+/// var files it recorded (destroy, plan, status and extend use the same).
+pub fn env_terraform(dir: &EnvDir, target: crate::cli::Target, bin: std::path::PathBuf, assets: &std::path::Path) -> crate::terraform::Terraform {
+    crate::terraform::Terraform {
+        bin,
+        module: assets.join("terraform").join(target.as_str()),
+        tf_dir: dir.tf_dir(),
+        var_files: [dir.tfvars(), dir.secret_tfvars(), dir.root.join("extra.tfvars.json")]
+            .into_iter()
+            .filter(|f| f.exists())
+            .collect(),
+        extra_env: tf_env(target, assets),
+    }
+}
+
 /// The env directory of an env that must already exist.
 pub fn existing(raw: &str) -> Result<EnvDir> {
     let name = env::parse_name(raw)?;
@@ -93,13 +108,7 @@ fn retag_expiry(dir: &EnvDir, expires: std::time::SystemTime) -> Result<()> {
     std::fs::write(&path, serde_json::to_vec_pretty(&vars)?)?;
     let assets = crate::paths::assets()?;
     let tools = crate::tools::require(crate::cli::Target::Aws, false)?;
-    let tf = crate::terraform::Terraform {
-        bin: tools.terraform,
-        module: assets.join("terraform/aws"),
-        tf_dir: dir.tf_dir(),
-        var_files: [dir.tfvars(), dir.secret_tfvars(), dir.root.join("extra.tfvars.json")].into_iter().filter(|f| f.exists()).collect(),
-        extra_env: tf_env(crate::cli::Target::Aws, &assets),
-    };
+    let tf = env_terraform(dir, crate::cli::Target::Aws, tools.terraform, &assets);
     let mut run = crate::runrec::Run::start(&dir.runs_dir(), dir.name.as_str(), "extend")?;
     crate::ui::phase("extend", "terraform apply: moving the expiry tags and the Redshift pause");
     tf.init(&run.dir)?;
