@@ -38,7 +38,11 @@ need_file() { # path what
 
 remove_container() {
     # -t 1: nothing in an env needs a graceful stop; its data is throwaway.
-    podman rm --force --ignore --time 1 "$1" > /dev/null
+    # podman 4.3 fails with "container state improper: stopped" when the
+    # container exits by itself during the grace period (its SIGKILL then
+    # finds nothing to kill); a second attempt sees it stopped and removes it.
+    podman rm --force --ignore --time 1 "$1" > /dev/null 2>&1 \
+        || podman rm --force --ignore --time 1 "$1" > /dev/null
 }
 
 # Wait until ip:port accepts a TCP connection; on timeout show why.
@@ -187,6 +191,8 @@ mail_up() {
 }
 
 container_down() {
+    # See remove_container for why a failed first attempt is tried once more.
+    podman rm --force --ignore --time 1 "${NAME:?}" > /dev/null 2>&1 && exit 0
     exec podman rm --force --ignore --time 1 "${NAME:?}" > /dev/null
 }
 
