@@ -74,7 +74,13 @@ pub enum ImageChoice {
 #[derive(Debug, Args)]
 pub struct EnvArg {
     /// Env name: a lowercase DNS label of 1-30 characters.
-    #[arg(long = "env", short = 'e', default_value = "shadow", env = "SHADOWOPS_ENV", allow_hyphen_values = true)]
+    #[arg(
+        long = "env",
+        short = 'e',
+        default_value = "shadow",
+        env = "SHADOWOPS_ENV",
+        allow_hyphen_values = true
+    )]
     pub name: String,
 }
 

@@ -144,19 +144,36 @@ fn type_name(v: &Value) -> &'static str {
 
 /// Parse the stdout of `terraform output -json` into the contract, or the
 /// list of every problem found, each naming the field.
-pub fn from_outputs(json: &str, expect_env: &str, expect_target: &str) -> Result<Shadow, Vec<String>> {
-    let outputs: Value = serde_json::from_str(json).map_err(|e| vec![format!("terraform output -json is not JSON: {e}")])?;
+pub fn from_outputs(
+    json: &str,
+    expect_env: &str,
+    expect_target: &str,
+) -> Result<Shadow, Vec<String>> {
+    let outputs: Value = serde_json::from_str(json)
+        .map_err(|e| vec![format!("terraform output -json is not JSON: {e}")])?;
     let Some(shadow) = outputs.get("shadow") else {
-        let names: Vec<&String> = outputs.as_object().map(|o| o.keys().collect()).unwrap_or_default();
-        return Err(vec![format!("output `shadow` is missing (outputs present: {names:?})")]);
+        let names: Vec<&String> = outputs
+            .as_object()
+            .map(|o| o.keys().collect())
+            .unwrap_or_default();
+        return Err(vec![format!(
+            "output `shadow` is missing (outputs present: {names:?})"
+        )]);
     };
     let value = shadow.get("value").unwrap_or(&Value::Null);
     from_value(value, expect_env, expect_target)
 }
 
-pub fn from_value(value: &Value, expect_env: &str, expect_target: &str) -> Result<Shadow, Vec<String>> {
+pub fn from_value(
+    value: &Value,
+    expect_env: &str,
+    expect_target: &str,
+) -> Result<Shadow, Vec<String>> {
     if !value.is_object() {
-        return Err(vec![format!("output `shadow` must be an object, got {}", type_name(value))]);
+        return Err(vec![format!(
+            "output `shadow` must be an object, got {}",
+            type_name(value)
+        )]);
     }
     let mut errors = Vec::new();
     for (path, ty) in SCHEMA {
@@ -172,10 +189,12 @@ pub fn from_value(value: &Value, expect_env: &str, expect_target: &str) -> Resul
                 errors.push(format!("shadow.{path}: missing"));
                 continue;
             }
-            (Ty::Str, Some(Value::String(s))) => !s.is_empty() || {
-                errors.push(format!("shadow.{path}: must not be empty"));
-                true
-            },
+            (Ty::Str, Some(Value::String(s))) => {
+                !s.is_empty() || {
+                    errors.push(format!("shadow.{path}: must not be empty"));
+                    true
+                }
+            }
             (Ty::OptStr, Some(Value::String(_) | Value::Null)) => true,
             (Ty::Int, Some(v)) => v.as_i64().is_some(),
             (Ty::Port, Some(v)) => match v.as_u64() {
@@ -199,7 +218,10 @@ pub fn from_value(value: &Value, expect_env: &str, expect_target: &str) -> Resul
                 Ty::Bool => "bool",
                 Ty::Obj => "object",
             };
-            errors.push(format!("shadow.{path}: expected {want}, got {}", type_name(got.unwrap())));
+            errors.push(format!(
+                "shadow.{path}: expected {want}, got {}",
+                type_name(got.unwrap())
+            ));
         }
     }
     if let Some(v) = value.get("contract_version").and_then(Value::as_i64) {
@@ -212,22 +234,31 @@ pub fn from_value(value: &Value, expect_env: &str, expect_target: &str) -> Resul
     let str_at = |p: &str| lookup(value, p).and_then(Value::as_str);
     if let Some(env) = str_at("env") {
         if env != expect_env {
-            errors.push(format!("shadow.env: module says {env:?}, expected {expect_env:?}"));
+            errors.push(format!(
+                "shadow.env: module says {env:?}, expected {expect_env:?}"
+            ));
         }
     }
     if let Some(t) = str_at("target") {
         if t != expect_target {
-            errors.push(format!("shadow.target: module says {t:?}, expected {expect_target:?}"));
+            errors.push(format!(
+                "shadow.target: module says {t:?}, expected {expect_target:?}"
+            ));
         }
     }
     if let Some(t) = str_at("expires_at") {
         if humantime::parse_rfc3339_weak(t).is_err() {
-            errors.push(format!("shadow.expires_at: {t:?} is not an RFC 3339 timestamp"));
+            errors.push(format!(
+                "shadow.expires_at: {t:?} is not an RFC 3339 timestamp"
+            ));
         }
     }
     if let Some(k) = str_at("host.ssh_host_key") {
         if ssh_key::PublicKey::from_openssh(k).is_err() {
-            errors.push("shadow.host.ssh_host_key: not an OpenSSH public key (\"ssh-ed25519 AAAA...\")".into());
+            errors.push(
+                "shadow.host.ssh_host_key: not an OpenSSH public key (\"ssh-ed25519 AAAA...\")"
+                    .into(),
+            );
         }
     }
     if let Some(u) = str_at("airflow.url") {
@@ -237,17 +268,21 @@ pub fn from_value(value: &Value, expect_env: &str, expect_target: &str) -> Resul
     }
     if let Some(k) = str_at("warehouse.kind") {
         if k != "postgres" && k != "redshift" {
-            errors.push(format!("shadow.warehouse.kind: {k:?} is not one of \"postgres\", \"redshift\""));
+            errors.push(format!(
+                "shadow.warehouse.kind: {k:?} is not one of \"postgres\", \"redshift\""
+            ));
         }
     }
     if let Some(src) = str_at("warehouse.jdbc_driver.source") {
         match src {
-            "apt" if str_at("warehouse.jdbc_driver.package").is_none() => {
-                errors.push("shadow.warehouse.jdbc_driver.package: required when source is \"apt\"".into())
-            }
+            "apt" if str_at("warehouse.jdbc_driver.package").is_none() => errors.push(
+                "shadow.warehouse.jdbc_driver.package: required when source is \"apt\"".into(),
+            ),
             "url" => {
                 if str_at("warehouse.jdbc_driver.url").is_none() {
-                    errors.push("shadow.warehouse.jdbc_driver.url: required when source is \"url\"".into());
+                    errors.push(
+                        "shadow.warehouse.jdbc_driver.url: required when source is \"url\"".into(),
+                    );
                 }
                 match str_at("warehouse.jdbc_driver.sha256") {
                     Some(h) if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) => {}
@@ -255,7 +290,9 @@ pub fn from_value(value: &Value, expect_env: &str, expect_target: &str) -> Resul
                 }
             }
             "apt" => {}
-            other => errors.push(format!("shadow.warehouse.jdbc_driver.source: {other:?} is not one of \"apt\", \"url\"")),
+            other => errors.push(format!(
+                "shadow.warehouse.jdbc_driver.source: {other:?} is not one of \"apt\", \"url\""
+            )),
         }
     }
     if !errors.is_empty() {
@@ -304,7 +341,10 @@ pub mod tests {
     fn valid_contract_parses() {
         let s = from_outputs(&outputs(valid()), "shadow", "local").unwrap();
         assert_eq!(s.host.ssh_port, 22);
-        assert_eq!(s.warehouse.jdbc_driver.path, "/usr/share/java/postgresql.jar");
+        assert_eq!(
+            s.warehouse.jdbc_driver.path,
+            "/usr/share/java/postgresql.jar"
+        );
     }
 
     #[test]
@@ -316,9 +356,15 @@ pub mod tests {
         let errs = from_outputs(&outputs(v), "shadow", "local").unwrap_err();
         let all = errs.join("\n");
         assert!(all.contains("shadow.host.ssh_host_key: missing"), "{all}");
-        assert!(all.contains("shadow.warehouse.port: expected port number, got string"), "{all}");
+        assert!(
+            all.contains("shadow.warehouse.port: expected port number, got string"),
+            "{all}"
+        );
         assert!(all.contains("shadow.airflow: missing"), "{all}");
-        assert!(!all.contains("airflow.url"), "child of a missing parent is not repeated: {all}");
+        assert!(
+            !all.contains("airflow.url"),
+            "child of a missing parent is not repeated: {all}"
+        );
     }
 
     #[test]
@@ -343,8 +389,13 @@ pub mod tests {
         let mut v = valid();
         v["host"]["ssh_host_key"] = json!("not a key");
         v["warehouse"]["jdbc_driver"] = json!({"source": "url", "package": null, "url": "https://x/y.jar", "sha256": "abc", "path": "/opt/x.jar"});
-        let errs = from_outputs(&outputs(v), "shadow", "local").unwrap_err().join("\n");
-        assert!(errs.contains("ssh_host_key: not an OpenSSH public key"), "{errs}");
+        let errs = from_outputs(&outputs(v), "shadow", "local")
+            .unwrap_err()
+            .join("\n");
+        assert!(
+            errs.contains("ssh_host_key: not an OpenSSH public key"),
+            "{errs}"
+        );
         assert!(errs.contains("sha256: 64 hex digits"), "{errs}");
     }
 }

@@ -43,13 +43,19 @@ impl Hasher {
 }
 
 fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in rd.flatten() {
         let p = e.path();
         let name = e.file_name();
         let name = name.to_string_lossy();
         // Tool caches (.ansible/, .terraform/...), dotfiles and state are not inputs.
-        if name.starts_with('.') || name == "__pycache__" || name.ends_with(".tfstate") || name == ".terraform.lock.hcl" {
+        if name.starts_with('.')
+            || name == "__pycache__"
+            || name.ends_with(".tfstate")
+            || name == ".terraform.lock.hcl"
+        {
             continue;
         }
         if p.is_dir() {

@@ -21,7 +21,10 @@ impl EnvName {
             Some("it is empty")
         } else if raw.len() > 30 {
             Some("it is longer than 30 characters")
-        } else if !raw.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+        } else if !raw
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
             Some("only lowercase letters, digits and '-' are allowed")
         } else if !raw.as_bytes()[0].is_ascii_lowercase() {
             Some("it must start with a lowercase letter")
@@ -128,7 +131,8 @@ impl EnvDir {
         let path = self.state_file();
         match fs::read(&path) {
             Ok(bytes) => Ok(Some(
-                serde_json::from_slice(&bytes).with_context(|| format!("reading {}", path.display()))?,
+                serde_json::from_slice(&bytes)
+                    .with_context(|| format!("reading {}", path.display()))?,
             )),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
@@ -266,8 +270,10 @@ impl EnvState {
             .is_some_and(|r| r.digest == digest)
     }
     pub fn time_left(&self) -> Option<Duration> {
-        self.expires_at
-            .map(|t| t.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
+        self.expires_at.map(|t| {
+            t.duration_since(SystemTime::now())
+                .unwrap_or(Duration::ZERO)
+        })
     }
 }
 
@@ -300,7 +306,11 @@ pub fn all_envs(home: &Path) -> Result<Vec<EnvDir>> {
     };
     for entry in entries {
         let entry = entry?;
-        if let Some(name) = entry.file_name().to_str().and_then(|n| EnvName::parse(n).ok()) {
+        if let Some(name) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| EnvName::parse(n).ok())
+        {
             out.push(EnvDir::new(home, name));
         }
     }
@@ -336,7 +346,13 @@ mod tests {
 
     #[test]
     fn accepts_dns_labels() {
-        for ok in ["shadow", "a", "pr-42", "ci-123-abc", "a234567890123456789012345678z0"] {
+        for ok in [
+            "shadow",
+            "a",
+            "pr-42",
+            "ci-123-abc",
+            "a234567890123456789012345678z0",
+        ] {
             assert!(EnvName::parse(ok).is_ok(), "{ok}");
         }
     }
@@ -364,7 +380,10 @@ mod tests {
     fn state_round_trips_and_lock_excludes() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = EnvDir::new(tmp.path(), EnvName::parse("t1").unwrap());
-        let mut st = EnvState { env: "t1".into(), ..Default::default() };
+        let mut st = EnvState {
+            env: "t1".into(),
+            ..Default::default()
+        };
         st.expires_at = Some(humantime::parse_rfc3339("2030-01-01T00:00:00Z").unwrap());
         dir.save_state(&st).unwrap();
         let back = dir.load_state().unwrap().unwrap();
@@ -381,6 +400,9 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let p = tmp.path().join("s/secret");
         write_private(&p, b"x").unwrap();
-        assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
 }

@@ -21,15 +21,21 @@ pub fn ensure(dir: &EnvDir) -> Result<EnvKeys> {
     let host = keys.join("ssh_host_ed25519_key");
     let client_public = ensure_pair(&client, &format!("shadowops@{}", dir.name))?;
     let host_public = ensure_pair(&host, &format!("root@shadowops-{}-host", dir.name))?;
-    Ok(EnvKeys { client_private: client, client_public, host_private: host, host_public })
+    Ok(EnvKeys {
+        client_private: client,
+        client_public,
+        host_private: host,
+        host_public,
+    })
 }
 
-fn ensure_pair(path: &PathBuf, comment: &str) -> Result<String> {
+fn ensure_pair(path: &std::path::Path, comment: &str) -> Result<String> {
     let pub_path = path.with_extension("pub");
     if path.exists() && pub_path.exists() {
         return Ok(std::fs::read_to_string(&pub_path)?.trim().to_string());
     }
-    let mut key = PrivateKey::random(&mut OsRng, Algorithm::Ed25519).context("generating an ed25519 key")?;
+    let mut key =
+        PrivateKey::random(&mut OsRng, Algorithm::Ed25519).context("generating an ed25519 key")?;
     key.set_comment(comment);
     let pem = key.to_openssh(LineEnding::LF)?;
     write_private(path, pem.as_bytes())?;
@@ -54,7 +60,10 @@ pub fn password() -> String {
             }
         }
         let has = |f: fn(&char) -> bool| out.chars().any(|c| f(&c));
-        if has(char::is_ascii_uppercase) && has(char::is_ascii_lowercase) && has(char::is_ascii_digit) {
+        if has(char::is_ascii_uppercase)
+            && has(char::is_ascii_lowercase)
+            && has(char::is_ascii_digit)
+        {
             return out;
         }
     }
@@ -86,7 +95,10 @@ mod tests {
         let b = ensure(&dir).unwrap();
         assert_eq!(a.host_public, b.host_public);
         assert!(a.client_public.starts_with("ssh-ed25519 "));
-        let mode = std::fs::metadata(&a.client_private).unwrap().permissions().mode();
+        let mode = std::fs::metadata(&a.client_private)
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
         ssh_key::PublicKey::from_openssh(&a.host_public).unwrap();
     }
@@ -99,7 +111,11 @@ mod tests {
         assert!(a.chars().all(|c| c.is_ascii_alphanumeric()));
         for _ in 0..2000 {
             let p = password();
-            assert!(p.chars().any(|c| c.is_ascii_digit()) && p.chars().any(|c| c.is_ascii_uppercase()) && p.chars().any(|c| c.is_ascii_lowercase()));
+            assert!(
+                p.chars().any(|c| c.is_ascii_digit())
+                    && p.chars().any(|c| c.is_ascii_uppercase())
+                    && p.chars().any(|c| c.is_ascii_lowercase())
+            );
         }
     }
 }

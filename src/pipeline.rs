@@ -45,7 +45,10 @@ fn http_err(e: ureq::Error) -> anyhow::Error {
         ureq::Error::Status(code, resp) => {
             let url = resp.get_url().to_string();
             let body = resp.into_string().unwrap_or_default();
-            anyhow!("HTTP {code} from {url}: {}", body.chars().take(300).collect::<String>())
+            anyhow!(
+                "HTTP {code} from {url}: {}",
+                body.chars().take(300).collect::<String>()
+            )
         }
         other => anyhow!("{other}"),
     }
@@ -57,7 +60,11 @@ impl Airflow {
             .timeout_connect(Duration::from_secs(5))
             .timeout(Duration::from_secs(30))
             .build();
-        Airflow { base: base.trim_end_matches('/').to_string(), agent, token: None }
+        Airflow {
+            base: base.trim_end_matches('/').to_string(),
+            agent,
+            token: None,
+        }
     }
 
     /// Wait until every component reports healthy, with bounded backoff.
@@ -66,15 +73,26 @@ impl Airflow {
         let mut delay = Duration::from_millis(250);
         let mut last = String::from("no answer yet");
         while start.elapsed() < limit {
-            match self.agent.get(&format!("{}/api/v2/monitor/health", self.base)).call() {
+            match self
+                .agent
+                .get(&format!("{}/api/v2/monitor/health", self.base))
+                .call()
+            {
                 Ok(resp) => {
                     let v: Value = resp.into_json().unwrap_or(Value::Null);
                     let unhealthy: Vec<String> = v
                         .as_object()
                         .map(|o| {
                             o.iter()
-                                .filter(|(_, c)| c.get("status").and_then(Value::as_str) != Some("healthy"))
-                                .map(|(k, c)| format!("{k}={}", c.get("status").and_then(Value::as_str).unwrap_or("?")))
+                                .filter(|(_, c)| {
+                                    c.get("status").and_then(Value::as_str) != Some("healthy")
+                                })
+                                .map(|(k, c)| {
+                                    format!(
+                                        "{k}={}",
+                                        c.get("status").and_then(Value::as_str).unwrap_or("?")
+                                    )
+                                })
                                 .collect()
                         })
                         .unwrap_or_else(|| vec!["unparseable health answer".into()]);
@@ -88,7 +106,11 @@ impl Airflow {
             std::thread::sleep(delay);
             delay = (delay * 2).min(Duration::from_secs(2));
         }
-        bail!("Airflow at {} not healthy after {}s: {last}", self.base, limit.as_secs())
+        bail!(
+            "Airflow at {} not healthy after {}s: {last}",
+            self.base,
+            limit.as_secs()
+        )
     }
 
     pub fn login(&mut self, user: &str, password: &str) -> Result<()> {
@@ -100,7 +122,10 @@ impl Airflow {
             .context("getting an Airflow API token")?;
         let v: Value = resp.into_json()?;
         self.token = Some(
-            v["access_token"].as_str().ok_or_else(|| anyhow!("no access_token in /auth/token answer"))?.to_string(),
+            v["access_token"]
+                .as_str()
+                .ok_or_else(|| anyhow!("no access_token in /auth/token answer"))?
+                .to_string(),
         );
         Ok(())
     }
@@ -130,7 +155,11 @@ impl Airflow {
             match self.get(&format!("/api/v2/dags/{dag_id}")) {
                 Ok(v) => {
                     if v["is_paused"].as_bool() == Some(true) {
-                        self.send("PATCH", &format!("/api/v2/dags/{dag_id}"), json!({"is_paused": false}))?;
+                        self.send(
+                            "PATCH",
+                            &format!("/api/v2/dags/{dag_id}"),
+                            json!({"is_paused": false}),
+                        )?;
                     }
                     if let Some(errs) = self.import_errors(dag_id) {
                         bail!("DAG {dag_id} has import errors:\n{errs}");
@@ -138,8 +167,14 @@ impl Airflow {
                     return Ok(());
                 }
                 Err(e) if start.elapsed() > limit => {
-                    let hint = self.import_errors(dag_id).map(|e| format!("\nimport errors:\n{e}")).unwrap_or_default();
-                    return Err(e.context(format!("DAG {dag_id} did not appear within {}s{hint}", limit.as_secs())));
+                    let hint = self
+                        .import_errors(dag_id)
+                        .map(|e| format!("\nimport errors:\n{e}"))
+                        .unwrap_or_default();
+                    return Err(e.context(format!(
+                        "DAG {dag_id} did not appear within {}s{hint}",
+                        limit.as_secs()
+                    )));
                 }
                 Err(_) => std::thread::sleep(Duration::from_millis(500)),
             }
@@ -151,7 +186,11 @@ impl Airflow {
         let errs: Vec<String> = v["import_errors"]
             .as_array()?
             .iter()
-            .filter(|e| e["filename"].as_str().is_some_and(|f| f.contains(dag_id) || !f.is_empty()))
+            .filter(|e| {
+                e["filename"]
+                    .as_str()
+                    .is_some_and(|f| f.contains(dag_id) || !f.is_empty())
+            })
             .filter_map(|e| e["stack_trace"].as_str().map(str::to_string))
             .collect();
         (!errs.is_empty()).then(|| errs.join("\n"))
@@ -167,12 +206,20 @@ impl Airflow {
     }
 
     fn tasks(&self, dag_id: &str, run_id: &str) -> Result<Vec<Value>> {
-        let v = self.get(&format!("/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances"))?;
+        let v = self.get(&format!(
+            "/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances"
+        ))?;
         Ok(v["task_instances"].as_array().cloned().unwrap_or_default())
     }
 
     /// The task's log (Airflow 3 answers structured JSON lines).
-    pub fn task_log(&self, dag_id: &str, run_id: &str, task_id: &str, try_number: u64) -> Result<String> {
+    pub fn task_log(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+        task_id: &str,
+        try_number: u64,
+    ) -> Result<String> {
         let v = self.get(&format!(
             "/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{}?full_content=true",
             try_number.max(1)
@@ -181,7 +228,12 @@ impl Airflow {
     }
 
     /// Follow a run to its end, one progress line per task.
-    pub fn follow(&self, dag_id: &str, run_id: &str, limit: Duration) -> Result<(String, Vec<TaskOutcome>)> {
+    pub fn follow(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+        limit: Duration,
+    ) -> Result<(String, Vec<TaskOutcome>)> {
         let start = Instant::now();
         let activity = Activity::new();
         let mut seen: BTreeMap<String, String> = BTreeMap::new();
@@ -199,10 +251,10 @@ impl Airflow {
                     continue;
                 }
                 match st.as_str() {
-                    "running" | "queued" | "scheduled" | "deferred" | "up_for_retry" => {
-                        if started.insert(id.clone()) {
-                            activity.start(&id, &format!("task {id}"));
-                        }
+                    "running" | "queued" | "scheduled" | "deferred" | "up_for_retry"
+                        if started.insert(id.clone()) =>
+                    {
+                        activity.start(&id, &format!("task {id}"));
                     }
                     "success" => activity.finish(&id, &format!("task {id}"), "success", false),
                     "failed" | "upstream_failed" | "skipped" => {
@@ -265,9 +317,15 @@ pub fn tail(text: &str, n: usize) -> String {
 /// The per-task table printed at the end (stdout: it is the result).
 pub fn table(run: &PipelineRun) -> String {
     let mut s = format!("DAG {} run {}: {}\n", run.dag_id, run.run_id, run.state);
-    s.push_str(&format!("  {:<24} {:<16} {:>9}\n", "TASK", "STATE", "DURATION"));
+    s.push_str(&format!(
+        "  {:<24} {:<16} {:>9}\n",
+        "TASK", "STATE", "DURATION"
+    ));
     for t in &run.tasks {
-        let d = t.duration_s.map(|d| format!("{d:.1}s")).unwrap_or_else(|| "-".into());
+        let d = t
+            .duration_s
+            .map(|d| format!("{d:.1}s"))
+            .unwrap_or_else(|| "-".into());
         s.push_str(&format!("  {:<24} {:<16} {:>9}\n", t.task_id, t.state, d));
     }
     match (run.email_seen, &run.email_subject) {
@@ -333,7 +391,8 @@ pub fn write_junit(path: &Path, run: &PipelineRun) -> Result<()> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;
     }
-    std::fs::write(path, report.to_string()?).with_context(|| format!("writing {}", path.display()))?;
+    std::fs::write(path, report.to_string()?)
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }
 
@@ -347,7 +406,12 @@ pub struct Mail {
 
 /// Wait for an `.eml` in `inbox` newer than `since` whose subject names
 /// `run_id`; parse it with a real MIME parser (multipart, base64 HTML).
-pub fn wait_for_mail(inbox: &Path, run_id: &str, since: SystemTime, limit: Duration) -> Result<Option<Mail>> {
+pub fn wait_for_mail(
+    inbox: &Path,
+    run_id: &str,
+    since: SystemTime,
+    limit: Duration,
+) -> Result<Option<Mail>> {
     let start = Instant::now();
     loop {
         if let Ok(rd) = std::fs::read_dir(inbox) {
@@ -356,7 +420,11 @@ pub fn wait_for_mail(inbox: &Path, run_id: &str, since: SystemTime, limit: Durat
                 if p.extension().and_then(|x| x.to_str()) != Some("eml") {
                     continue;
                 }
-                let newer = e.metadata().and_then(|m| m.modified()).map(|m| m >= since - Duration::from_secs(2)).unwrap_or(true);
+                let newer = e
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .map(|m| m >= since - Duration::from_secs(2))
+                    .unwrap_or(true);
                 if !newer {
                     continue;
                 }
@@ -383,7 +451,11 @@ pub fn parse_mail(path: &Path) -> Option<Mail> {
         .map(|t| t.into_owned())
         .or_else(|| msg.body_html(0).map(|h| strip_tags(&h)))
         .unwrap_or_default();
-    Some(Mail { file: path.to_path_buf(), subject, body_text })
+    Some(Mail {
+        file: path.to_path_buf(),
+        subject,
+        body_text,
+    })
 }
 
 fn strip_tags(html: &str) -> String {
@@ -418,7 +490,11 @@ mod tests {
             let bytes = html.as_bytes();
             let mut s = String::new();
             for chunk in bytes.chunks(3) {
-                let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+                let b = [
+                    chunk[0],
+                    *chunk.get(1).unwrap_or(&0),
+                    *chunk.get(2).unwrap_or(&0),
+                ];
                 let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
                 for i in 0..4 {
                     if i <= chunk.len() {
@@ -434,12 +510,25 @@ mod tests {
             "From: a@b\r\nTo: c@d\r\nSubject: [shadowops] shadow: shadow_pipeline succeeded (manual__x1)\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"XX\"\r\n\r\n--XX\r\nContent-Type: text/html; charset=\"utf-8\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{b64}\r\n--XX--\r\n"
         );
         std::fs::write(tmp.path().join("1.eml"), eml).unwrap();
-        let m = wait_for_mail(tmp.path(), "manual__x1", SystemTime::now() - Duration::from_secs(60), Duration::ZERO)
-            .unwrap()
-            .expect("mail found");
+        let m = wait_for_mail(
+            tmp.path(),
+            "manual__x1",
+            SystemTime::now() - Duration::from_secs(60),
+            Duration::ZERO,
+        )
+        .unwrap()
+        .expect("mail found");
         assert!(m.subject.contains("succeeded"));
-        assert!(m.body_text.contains("1200 orders, revenue 98765.43"), "{}", m.body_text);
-        assert!(wait_for_mail(tmp.path(), "other-run", SystemTime::now(), Duration::ZERO).unwrap().is_none());
+        assert!(
+            m.body_text.contains("1200 orders, revenue 98765.43"),
+            "{}",
+            m.body_text
+        );
+        assert!(
+            wait_for_mail(tmp.path(), "other-run", SystemTime::now(), Duration::ZERO)
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]
@@ -451,8 +540,22 @@ mod tests {
             state: "failed".into(),
             duration_s: 3.0,
             tasks: vec![
-                TaskOutcome { task_id: "extract".into(), state: "success".into(), duration_s: Some(1.0), try_number: 1, log_file: None, log_tail: String::new() },
-                TaskOutcome { task_id: "analyse".into(), state: "failed".into(), duration_s: Some(1.0), try_number: 1, log_file: None, log_tail: "Error: relation missing_table does not exist".into() },
+                TaskOutcome {
+                    task_id: "extract".into(),
+                    state: "success".into(),
+                    duration_s: Some(1.0),
+                    try_number: 1,
+                    log_file: None,
+                    log_tail: String::new(),
+                },
+                TaskOutcome {
+                    task_id: "analyse".into(),
+                    state: "failed".into(),
+                    duration_s: Some(1.0),
+                    try_number: 1,
+                    log_file: None,
+                    log_tail: "Error: relation missing_table does not exist".into(),
+                },
             ],
             email_seen: Some(false),
             email_subject: None,

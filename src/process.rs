@@ -39,7 +39,8 @@ pub fn install_signal_forwarding() {
             if pgid > 0 {
                 // Terraform handles SIGINT gracefully (stops, writes state,
                 // unlocks); a second Ctrl-C from the user is passed on too.
-                let sig = nix::sys::signal::Signal::try_from(sig).unwrap_or(nix::sys::signal::SIGINT);
+                let sig =
+                    nix::sys::signal::Signal::try_from(sig).unwrap_or(nix::sys::signal::SIGINT);
                 let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid), sig);
             } else {
                 crate::ui::warn("interrupt received: stopping after the current step");
@@ -102,11 +103,13 @@ impl Cmd {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        self.args.extend(it.into_iter().map(|s| s.as_ref().to_owned()));
+        self.args
+            .extend(it.into_iter().map(|s| s.as_ref().to_owned()));
         self
     }
     pub fn env(mut self, k: impl AsRef<OsStr>, v: impl AsRef<OsStr>) -> Self {
-        self.envs.push((k.as_ref().to_owned(), v.as_ref().to_owned()));
+        self.envs
+            .push((k.as_ref().to_owned(), v.as_ref().to_owned()));
         self
     }
     pub fn logs(mut self, stdout: impl Into<PathBuf>, stderr: impl Into<PathBuf>) -> Self {
@@ -267,7 +270,11 @@ pub fn run(cmd: &Cmd, mut on_line: impl FnMut(bool, &str)) -> Result<Finished> {
         stderr_tail: err_tail.into(),
         elapsed: start.elapsed(),
     };
-    crate::ui::debug(&format!("{} after {:.1}s", finished.describe(), finished.elapsed.as_secs_f64()));
+    crate::ui::debug(&format!(
+        "{} after {:.1}s",
+        finished.describe(),
+        finished.elapsed.as_secs_f64()
+    ));
     if interrupted() {
         return Err(Failure::Interrupted.into());
     }
@@ -304,7 +311,10 @@ fn pump<R: std::io::Read>(r: R, tx: mpsc::Sender<Line>, wrap: fn(String) -> Line
                 while buf.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
                     buf.pop();
                 }
-                if tx.send(wrap(String::from_utf8_lossy(&buf).into_owned())).is_err() {
+                if tx
+                    .send(wrap(String::from_utf8_lossy(&buf).into_owned()))
+                    .is_err()
+                {
                     break;
                 }
             }
@@ -347,9 +357,15 @@ mod tests {
         assert_eq!(done.stdout, "one\nthree\n");
         assert_eq!(done.stderr_tail, vec!["two".to_string()]);
         assert!(seen.contains(&(true, "two".into())));
-        assert_eq!(std::fs::read_to_string(tmp.path().join("o.log")).unwrap(), "one\nthree\n");
+        assert_eq!(
+            std::fs::read_to_string(tmp.path().join("o.log")).unwrap(),
+            "one\nthree\n"
+        );
         let err = run_ok(&cmd, |_, _| {}).unwrap_err().to_string();
-        assert!(err.contains("exit status 3") && err.contains("two"), "{err}");
+        assert!(
+            err.contains("exit status 3") && err.contains("two"),
+            "{err}"
+        );
     }
 
     #[test]

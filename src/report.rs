@@ -131,7 +131,11 @@ impl FailureReport {
         self.env = env.to_string();
         self.run_dir = Some(run_dir);
         self.log = log;
-        let e = if env == "shadow" { String::new() } else { format!(" --env {env}") };
+        let e = if env == "shadow" {
+            String::new()
+        } else {
+            format!(" --env {env}")
+        };
         let phase = self.phase.as_str();
         self.next = vec![format!("shadowops logs{e} --phase {phase}")];
         if kept {
@@ -139,7 +143,9 @@ impl FailureReport {
                 self.next.push(format!("shadowops ssh{e}"));
             }
             self.next.push(format!("shadowops status{e}"));
-            self.next.push(format!("shadowops up{e}    # resumes from {phase} once fixed"));
+            self.next.push(format!(
+                "shadowops up{e}    # resumes from {phase} once fixed"
+            ));
             self.next.push(format!("shadowops destroy{e}"));
         }
         self
@@ -148,10 +154,19 @@ impl FailureReport {
     /// The human report, for stderr.
     pub fn render(&self) -> String {
         let mut s = String::new();
-        s.push_str(&format!("\nshadowops: {} — env {}\n", self.headline(), self.env));
+        s.push_str(&format!(
+            "\nshadowops: {} — env {}\n",
+            self.headline(),
+            self.env
+        ));
         for d in &self.details {
             match d {
-                Detail::Terraform { address, summary, detail, location } => {
+                Detail::Terraform {
+                    address,
+                    summary,
+                    detail,
+                    location,
+                } => {
                     s.push_str(&format!(
                         "  resource: {}\n  error:    {summary}\n",
                         address.as_deref().unwrap_or("(no resource)")
@@ -163,8 +178,17 @@ impl FailureReport {
                         s.push_str(&indent(detail, "  | "));
                     }
                 }
-                Detail::Ansible { host, task, status, msg, stdout_tail, stderr_tail } => {
-                    s.push_str(&format!("  host:  {host}\n  task:  {task} ({status})\n  error: {msg}\n"));
+                Detail::Ansible {
+                    host,
+                    task,
+                    status,
+                    msg,
+                    stdout_tail,
+                    stderr_tail,
+                } => {
+                    s.push_str(&format!(
+                        "  host:  {host}\n  task:  {task} ({status})\n  error: {msg}\n"
+                    ));
                     if !stdout_tail.is_empty() {
                         s.push_str("  stdout:\n");
                         s.push_str(&indent(stdout_tail, "  | "));
@@ -174,7 +198,12 @@ impl FailureReport {
                         s.push_str(&indent(stderr_tail, "  | "));
                     }
                 }
-                Detail::Task { task, state, log_tail, log_file } => {
+                Detail::Task {
+                    task,
+                    state,
+                    log_tail,
+                    log_file,
+                } => {
                     s.push_str(&format!("  task:  {task} ({state})\n"));
                     if let Some(f) = log_file {
                         s.push_str(&format!("  full task log: {}\n", f.display()));
@@ -231,7 +260,12 @@ mod tests {
                 detail: "Error running command".into(),
                 location: Some("main.tf:12".into()),
             })
-            .locate("pr-1", "/h/envs/pr-1/runs/r1".into(), Some("/h/envs/pr-1/runs/r1/terraform-apply.jsonl".into()), true);
+            .locate(
+                "pr-1",
+                "/h/envs/pr-1/runs/r1".into(),
+                Some("/h/envs/pr-1/runs/r1/terraform-apply.jsonl".into()),
+                true,
+            );
         let text = r.render();
         for want in [
             "provision failed",

@@ -48,11 +48,17 @@ impl Run {
         let now = SystemTime::now();
         // Sortable, unique enough per env (one command at a time holds the lock).
         let stamp = humantime::format_rfc3339_seconds(now).to_string();
-        let mut id = format!("{}-{command}", stamp.replace([':', '-'], "").trim_end_matches('Z'));
+        let mut id = format!(
+            "{}-{command}",
+            stamp.replace([':', '-'], "").trim_end_matches('Z')
+        );
         let mut n = 1;
         while runs_dir.join(&id).exists() {
             n += 1;
-            id = format!("{}-{command}-{n}", stamp.replace([':', '-'], "").trim_end_matches('Z'));
+            id = format!(
+                "{}-{command}-{n}",
+                stamp.replace([':', '-'], "").trim_end_matches('Z')
+            );
         }
         let dir = runs_dir.join(&id);
         std::fs::create_dir_all(&dir)?;
@@ -68,7 +74,12 @@ impl Run {
             total_s: 0.0,
             driver_overhead_s: 0.0,
         };
-        let run = Run { id, dir, started: Instant::now(), summary };
+        let run = Run {
+            id,
+            dir,
+            started: Instant::now(),
+            summary,
+        };
         run.save()?;
         Ok(run)
     }
@@ -78,14 +89,20 @@ impl Run {
     }
 
     pub fn phase(&mut self, phase: Phase, outcome: &str, duration_s: f64, note: Option<String>) {
-        self.summary.phases.push(PhaseSummary { phase, outcome: outcome.into(), duration_s, note });
+        self.summary.phases.push(PhaseSummary {
+            phase,
+            outcome: outcome.into(),
+            duration_s,
+            note,
+        });
         let _ = self.save();
     }
 
     pub fn finish(&mut self, outcome: &str, exit_code: i32, child_time_s: f64) -> Result<()> {
         self.summary.outcome = outcome.into();
         self.summary.exit_code = exit_code;
-        self.summary.finished_at = Some(humantime::format_rfc3339_seconds(SystemTime::now()).to_string());
+        self.summary.finished_at =
+            Some(humantime::format_rfc3339_seconds(SystemTime::now()).to_string());
         self.summary.total_s = self.started.elapsed().as_secs_f64();
         self.summary.driver_overhead_s = (self.summary.total_s - child_time_s).max(0.0);
         self.save()

@@ -39,24 +39,39 @@ fn terraform_candidates() -> Vec<PathBuf> {
     if let Some(p) = std::env::var_os("SHADOWOPS_TERRAFORM") {
         let p = PathBuf::from(p);
         // A bare name is looked up on PATH like any other tool.
-        return vec![if p.components().count() == 1 { which::which(&p).unwrap_or(p) } else { p }];
+        return vec![if p.components().count() == 1 {
+            which::which(&p).unwrap_or(p)
+        } else {
+            p
+        }];
     }
-    ["terraform", "tofu"].iter().filter_map(|n| find(n)).collect()
+    ["terraform", "tofu"]
+        .iter()
+        .filter_map(|n| find(n))
+        .collect()
 }
 
 /// `terraform version -json` → "1.11.4".
 pub fn terraform_version(bin: &Path) -> Result<String> {
-    let out = process::run_ok(&Cmd::new(bin).args(["version", "-json"]).capture(), |_, _| {})?;
+    let out = process::run_ok(
+        &Cmd::new(bin).args(["version", "-json"]).capture(),
+        |_, _| {},
+    )?;
     let v: serde_json::Value = serde_json::from_str(&out.stdout)
         .map_err(|e| anyhow::anyhow!("`{} version -json` printed no JSON: {e}", bin.display()))?;
     v["terraform_version"]
         .as_str()
         .map(str::to_string)
-        .ok_or_else(|| anyhow::anyhow!("`{} version -json` has no terraform_version", bin.display()))
+        .ok_or_else(|| {
+            anyhow::anyhow!("`{} version -json` has no terraform_version", bin.display())
+        })
 }
 
 pub fn version_at_least(v: &str, min: (u64, u64)) -> bool {
-    let mut parts = v.trim_start_matches('v').split('.').map(|p| p.parse::<u64>().unwrap_or(0));
+    let mut parts = v
+        .trim_start_matches('v')
+        .split('.')
+        .map(|p| p.parse::<u64>().unwrap_or(0));
     let major = parts.next().unwrap_or(0);
     let minor = parts.next().unwrap_or(0);
     (major, minor) >= min
@@ -89,7 +104,12 @@ fn check_terraform() -> ToolCheck {
                 c.problem = None;
                 return c;
             }
-            Ok(v) => problems.push(format!("{} is version {v}, need >= {}.{}", bin.display(), MIN_TERRAFORM.0, MIN_TERRAFORM.1)),
+            Ok(v) => problems.push(format!(
+                "{} is version {v}, need >= {}.{}",
+                bin.display(),
+                MIN_TERRAFORM.0,
+                MIN_TERRAFORM.1
+            )),
             Err(e) => problems.push(format!("{e:#}")),
         }
     }
@@ -97,13 +117,22 @@ fn check_terraform() -> ToolCheck {
     c
 }
 
-fn check_simple(name: &'static str, required: bool, version_args: &[&str], install: &'static str) -> ToolCheck {
+fn check_simple(
+    name: &'static str,
+    required: bool,
+    version_args: &[&str],
+    install: &'static str,
+) -> ToolCheck {
     let path = find(name);
     let version = path.as_ref().and_then(|p| {
         process::run(&Cmd::new(p).args(version_args).capture(), |_, _| {})
             .ok()
             .map(|f| {
-                let text = if f.stdout.trim().is_empty() { f.stderr_tail.join(" ") } else { f.stdout };
+                let text = if f.stdout.trim().is_empty() {
+                    f.stderr_tail.join(" ")
+                } else {
+                    f.stdout
+                };
                 text.lines().next().unwrap_or("").trim().to_string()
             })
     });
@@ -121,10 +150,25 @@ fn check_simple(name: &'static str, required: bool, version_args: &[&str], insta
 pub fn check_all(target: Target) -> Vec<ToolCheck> {
     vec![
         check_terraform(),
-        check_simple("ansible-playbook", true, &["--version"], "make tools (pip install ansible-core into .venv)"),
+        check_simple(
+            "ansible-playbook",
+            true,
+            &["--version"],
+            "make tools (pip install ansible-core into .venv)",
+        ),
         check_simple("ssh", true, &["-V"], "apt-get install openssh-client"),
-        check_simple("podman", target == Target::Local, &["--version"], "make tools (apt-get install podman runc)"),
-        check_simple("debootstrap", target == Target::Local, &["--version"], "apt-get install debootstrap"),
+        check_simple(
+            "podman",
+            target == Target::Local,
+            &["--version"],
+            "make tools (apt-get install podman runc)",
+        ),
+        check_simple(
+            "debootstrap",
+            target == Target::Local,
+            &["--version"],
+            "apt-get install debootstrap",
+        ),
     ]
 }
 
@@ -136,15 +180,31 @@ pub fn require(target: Target, need_ansible: bool) -> Result<Tools> {
         .filter(|c| c.required && c.problem.is_some())
         .filter(|c| need_ansible || c.name != "ansible-playbook")
         .filter(|c| c.name != "debootstrap")
-        .map(|c| format!("{} ({}; install: {})", c.name, c.problem.as_deref().unwrap_or(""), c.install))
+        .map(|c| {
+            format!(
+                "{} ({}; install: {})",
+                c.name,
+                c.problem.as_deref().unwrap_or(""),
+                c.install
+            )
+        })
         .collect();
     if !missing.is_empty() {
-        return Err(Failure::usage(format!("missing required tools: {}", missing.join("; "))));
+        return Err(Failure::usage(format!(
+            "missing required tools: {}",
+            missing.join("; ")
+        )));
     }
-    let path = |n: &str| checks.iter().find(|c| c.name == n).and_then(|c| c.path.clone());
+    let path = |n: &str| {
+        checks
+            .iter()
+            .find(|c| c.name == n)
+            .and_then(|c| c.path.clone())
+    };
     Ok(Tools {
         terraform: path("terraform").expect("checked"),
-        ansible_playbook: path("ansible-playbook").unwrap_or_else(|| PathBuf::from("ansible-playbook")),
+        ansible_playbook: path("ansible-playbook")
+            .unwrap_or_else(|| PathBuf::from("ansible-playbook")),
         podman: path("podman"),
     })
 }

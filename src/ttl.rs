@@ -11,7 +11,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// Parse a lease like "30m", "2h", "1h30m"; refuse zero and anything above `max`.
 pub fn parse_lease(raw: &str, max_raw: &str) -> Result<Duration> {
     let max = humantime::parse_duration(max_raw.trim()).map_err(|e| {
-        Failure::usage(format!("invalid --max-ttl {max_raw:?}: {e} (use e.g. 24h, 48h)"))
+        Failure::usage(format!(
+            "invalid --max-ttl {max_raw:?}: {e} (use e.g. 24h, 48h)"
+        ))
     })?;
     let trimmed = raw.trim();
     if trimmed.starts_with('-') {
@@ -19,10 +21,15 @@ pub fn parse_lease(raw: &str, max_raw: &str) -> Result<Duration> {
             "invalid lease {raw:?}: negative durations would put the deadline in the past (use e.g. 30m, 2h)"
         )));
     }
-    let d = humantime::parse_duration(trimmed)
-        .map_err(|e| Failure::usage(format!("invalid lease {raw:?}: {e} (use e.g. 90s, 30m, 2h, 1h30m)")))?;
+    let d = humantime::parse_duration(trimmed).map_err(|e| {
+        Failure::usage(format!(
+            "invalid lease {raw:?}: {e} (use e.g. 90s, 30m, 2h, 1h30m)"
+        ))
+    })?;
     if d.is_zero() {
-        return Err(Failure::usage(format!("invalid lease {raw:?}: a lease must be longer than zero")));
+        return Err(Failure::usage(format!(
+            "invalid lease {raw:?}: a lease must be longer than zero"
+        )));
     }
     if d > max {
         return Err(Failure::usage(format!(
@@ -38,7 +45,9 @@ pub fn rfc3339(t: SystemTime) -> String {
 }
 
 pub fn epoch(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// `<env>/lease`: the deadline as Unix seconds, read by the in-container
@@ -62,8 +71,13 @@ pub fn format_left(left: Option<Duration>) -> String {
 
 /// Is `pid` a live shadowops reaper for this env? (Guards against pid reuse.)
 pub fn reaper_alive(pid: u32, env: &str) -> bool {
-    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else { return false };
-    let args: Vec<String> = cmdline.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
+    let args: Vec<String> = cmdline
+        .split(|b| *b == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
     // A zombie has an empty cmdline: not alive for our purposes.
     args.iter().any(|a| a == "reaper") && args.iter().any(|a| a == env)
 }
@@ -72,8 +86,15 @@ pub fn reaper_alive(pid: u32, env: &str) -> bool {
 /// CI step and the driver), output to `<env>/reaper.log`.
 pub fn spawn_reaper(dir: &EnvDir) -> Result<u32> {
     let exe = std::env::current_exe().context("locating the shadowops binary")?;
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.reaper_log())?;
-    let home = dir.root.parent().and_then(|p| p.parent()).context("env dir has no home")?;
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.reaper_log())?;
+    let home = dir
+        .root
+        .parent()
+        .and_then(|p| p.parent())
+        .context("env dir has no home")?;
     let mut cmd = Command::new(exe);
     cmd.args(["reaper", "--env", dir.name.as_str()])
         .env("SHADOWOPS_HOME", home)
@@ -95,7 +116,10 @@ pub fn spawn_reaper(dir: &EnvDir) -> Result<u32> {
 pub fn disarm(state: &mut EnvState) {
     if let Some(pid) = state.reaper_pid.take() {
         if pid != std::process::id() && reaper_alive(pid, &state.env) {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::SIGTERM);
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::SIGTERM,
+            );
         }
     }
 }
@@ -113,7 +137,11 @@ pub fn arm(dir: &EnvDir, state: &mut EnvState) -> Result<u32> {
 /// the deadline, exit when the env is gone or another reaper took over.
 pub fn reaper_loop(dir: &EnvDir) -> Result<i32> {
     let me = std::process::id();
-    eprintln!("[{}] reaper {me} watching env {}", rfc3339(SystemTime::now()), dir.name);
+    eprintln!(
+        "[{}] reaper {me} watching env {}",
+        rfc3339(SystemTime::now()),
+        dir.name
+    );
     loop {
         let Some(state) = dir.load_state()? else {
             eprintln!("reaper: env {} is gone; exiting", dir.name);
@@ -126,12 +154,21 @@ pub fn reaper_loop(dir: &EnvDir) -> Result<i32> {
             eprintln!("reaper: superseded by pid {:?}; exiting", state.reaper_pid);
             return Ok(0);
         }
-        let Some(deadline) = state.expires_at else { return Ok(0) };
+        let Some(deadline) = state.expires_at else {
+            return Ok(0);
+        };
         let now = SystemTime::now();
         if now >= deadline {
-            eprintln!("[{}] reaper: lease expired at {}; destroying", rfc3339(now), rfc3339(deadline));
+            eprintln!(
+                "[{}] reaper: lease expired at {}; destroying",
+                rfc3339(now),
+                rfc3339(deadline)
+            );
             let code = crate::commands::destroy::destroy_env(dir, false, true)?;
-            eprintln!("[{}] reaper: destroy finished with {code}", rfc3339(SystemTime::now()));
+            eprintln!(
+                "[{}] reaper: destroy finished with {code}",
+                rfc3339(SystemTime::now())
+            );
             return Ok(code);
         }
         let left = deadline.duration_since(now).unwrap_or_default();
@@ -146,7 +183,10 @@ mod tests {
     #[test]
     fn leases_parse_and_bad_ones_are_refused() {
         assert_eq!(parse_lease("2h", "24h").unwrap(), Duration::from_secs(7200));
-        assert_eq!(parse_lease("1h30m", "24h").unwrap(), Duration::from_secs(5400));
+        assert_eq!(
+            parse_lease("1h30m", "24h").unwrap(),
+            Duration::from_secs(5400)
+        );
         assert_eq!(parse_lease("5s", "24h").unwrap(), Duration::from_secs(5));
         for (bad, why) in [
             ("0s", "longer than zero"),
@@ -159,6 +199,9 @@ mod tests {
             assert!(err.contains(why), "{bad:?}: {err}");
         }
         assert!(parse_lease("30h", "48h").is_ok());
-        assert!(parse_lease("1h", "nonsense").unwrap_err().to_string().contains("--max-ttl"));
+        assert!(parse_lease("1h", "nonsense")
+            .unwrap_err()
+            .to_string()
+            .contains("--max-ttl"));
     }
 }

@@ -76,7 +76,9 @@ pub struct Activity {
 
 impl Activity {
     pub fn new() -> Self {
-        Activity { bars: Mutex::new(HashMap::new()) }
+        Activity {
+            bars: Mutex::new(HashMap::new()),
+        }
     }
 
     pub fn start(&self, key: &str, label: &str) {
@@ -94,7 +96,10 @@ impl Activity {
             emit(&format!("  .. {label}"));
             ProgressBar::hidden()
         };
-        self.bars.lock().unwrap().insert(key.to_string(), (bar, started));
+        self.bars
+            .lock()
+            .unwrap()
+            .insert(key.to_string(), (bar, started));
     }
 
     /// Finish an item; `outcome` is e.g. "created", "changed", "failed".
@@ -105,8 +110,15 @@ impl Activity {
             bar.finish_and_clear();
             multi().remove(&bar);
         }
-        let mark = if failed { paint("1;31", "  !!") } else { paint("32", "  ok") };
-        emit(&format!("{mark} {label}: {outcome} ({:.1}s)", elapsed.as_secs_f64()));
+        let mark = if failed {
+            paint("1;31", "  !!")
+        } else {
+            paint("32", "  ok")
+        };
+        emit(&format!(
+            "{mark} {label}: {outcome} ({:.1}s)",
+            elapsed.as_secs_f64()
+        ));
     }
 
     pub fn clear(&self) {

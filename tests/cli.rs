@@ -5,17 +5,37 @@ mod common;
 use common::*;
 
 fn assert_nothing_created(sb: &Sandbox) {
-    assert!(!sb.home().join("envs").exists(), "an env directory was created");
+    assert!(
+        !sb.home().join("envs").exists(),
+        "an env directory was created"
+    );
 }
 
 #[test]
 fn invalid_env_names_are_refused_before_anything_runs() {
     let sb = Sandbox::fixture();
-    for bad in ["Shadow", "has_underscore", "-lead", "trail-", "waaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaay-too-long", "../x", ""] {
+    for bad in [
+        "Shadow",
+        "has_underscore",
+        "-lead",
+        "trail-",
+        "waaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaay-too-long",
+        "../x",
+        "",
+    ] {
         let r = sb.run(&["up", "--env", bad, "--until", "provision"]);
         r.expect(2);
-        assert!(r.stderr.contains("invalid env name"), "{bad:?}: {}", r.stderr);
-        assert_eq!(r.stderr.trim().lines().count(), 1, "one-line cause expected: {}", r.stderr);
+        assert!(
+            r.stderr.contains("invalid env name"),
+            "{bad:?}: {}",
+            r.stderr
+        );
+        assert_eq!(
+            r.stderr.trim().lines().count(),
+            1,
+            "one-line cause expected: {}",
+            r.stderr
+        );
     }
     assert_nothing_created(&sb);
 }
@@ -23,7 +43,13 @@ fn invalid_env_names_are_refused_before_anything_runs() {
 #[test]
 fn bad_leases_are_refused_before_anything_runs() {
     let sb = Sandbox::fixture();
-    for (ttl, why) in [("0s", "longer than zero"), ("-5m", "negative"), ("soon", "invalid lease"), ("48h", "cap"), ("", "invalid lease")] {
+    for (ttl, why) in [
+        ("0s", "longer than zero"),
+        ("-5m", "negative"),
+        ("soon", "invalid lease"),
+        ("48h", "cap"),
+        ("", "invalid lease"),
+    ] {
         let r = sb.run(&["up", "--env", "t", "--ttl", ttl, "--until", "provision"]);
         r.expect(2);
         assert!(r.stderr.contains(why), "{ttl:?}: {}", r.stderr);
@@ -37,7 +63,11 @@ fn missing_terraform_is_a_usage_error_that_creates_nothing() {
     sb.set("SHADOWOPS_TERRAFORM", "/nonexistent/terraform");
     let r = sb.run(&["up", "--env", "t", "--until", "provision"]);
     r.expect(2);
-    assert!(r.stderr.contains("terraform") && r.stderr.contains("missing required tools"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("terraform") && r.stderr.contains("missing required tools"),
+        "{}",
+        r.stderr
+    );
     assert_nothing_created(&sb);
 }
 
@@ -45,21 +75,41 @@ fn missing_terraform_is_a_usage_error_that_creates_nothing() {
 fn too_old_terraform_is_refused() {
     let mut sb = Sandbox::fixture();
     let fake = sb.dir.path().join("old-terraform");
-    std::fs::write(&fake, "#!/bin/sh\necho '{\"terraform_version\":\"1.4.6\"}'\n").unwrap();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut std::fs::metadata(&fake).unwrap().permissions(), 0o755);
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\necho '{\"terraform_version\":\"1.4.6\"}'\n",
+    )
+    .unwrap();
+    std::os::unix::fs::PermissionsExt::set_mode(
+        &mut std::fs::metadata(&fake).unwrap().permissions(),
+        0o755,
+    );
     std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     sb.set("SHADOWOPS_TERRAFORM", fake.to_str().unwrap());
     let r = sb.run(&["up", "--env", "t", "--until", "provision"]);
     r.expect(2);
-    assert!(r.stderr.contains("1.4.6") && r.stderr.contains(">= 1.5"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("1.4.6") && r.stderr.contains(">= 1.5"),
+        "{}",
+        r.stderr
+    );
     assert_nothing_created(&sb);
 }
 
 #[test]
 fn aws_needs_an_operator_cidr_and_refuses_the_world() {
     let sb = Sandbox::fixture();
-    sb.run(&["up", "--target", "aws", "--until", "provision"]).expect(2);
-    let r = sb.run(&["up", "--target", "aws", "--allow-cidr", "0.0.0.0/0", "--until", "provision"]);
+    sb.run(&["up", "--target", "aws", "--until", "provision"])
+        .expect(2);
+    let r = sb.run(&[
+        "up",
+        "--target",
+        "aws",
+        "--allow-cidr",
+        "0.0.0.0/0",
+        "--until",
+        "provision",
+    ]);
     r.expect(2);
     assert!(r.stderr.contains("internet"), "{}", r.stderr);
     assert_nothing_created(&sb);
@@ -68,10 +118,19 @@ fn aws_needs_an_operator_cidr_and_refuses_the_world() {
 #[test]
 fn unknown_env_commands_say_so() {
     let sb = Sandbox::fixture();
-    for cmd in [vec!["status", "--env", "nope"], vec!["logs", "--env", "nope"], vec!["ssh", "--env", "nope"], vec!["inventory", "--env", "nope"]] {
+    for cmd in [
+        vec!["status", "--env", "nope"],
+        vec!["logs", "--env", "nope"],
+        vec!["ssh", "--env", "nope"],
+        vec!["inventory", "--env", "nope"],
+    ] {
         let r = sb.run(&cmd);
         r.expect(2);
-        assert!(r.stderr.contains("no env named \"nope\""), "{cmd:?}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("no env named \"nope\""),
+            "{cmd:?}: {}",
+            r.stderr
+        );
     }
     // destroy of an env that never existed is a successful no-op.
     sb.run(&["destroy", "--env", "nope"]).expect(0);
@@ -83,7 +142,21 @@ fn help_explains_commands_and_exit_codes() {
     let sb = Sandbox::fixture();
     let r = sb.run(&["--help"]);
     r.expect(0);
-    for want in ["up", "destroy", "status", "list", "plan", "inventory", "logs", "ssh", "doctor", "extend", "reap", "10 provision failed", "13 pipeline failed"] {
+    for want in [
+        "up",
+        "destroy",
+        "status",
+        "list",
+        "plan",
+        "inventory",
+        "logs",
+        "ssh",
+        "doctor",
+        "extend",
+        "reap",
+        "10 provision failed",
+        "13 pipeline failed",
+    ] {
         assert!(r.stdout.contains(want), "help lacks {want:?}");
     }
     sb.run(&["up", "--bogus"]).expect(2);
@@ -97,6 +170,14 @@ fn doctor_reports_missing_tools_with_non_zero_exit() {
     r.expect(1);
     let v = json(&r.stdout);
     assert_eq!(v["ok"], false);
-    let tf = v["tools"].as_array().unwrap().iter().find(|t| t["name"] == "terraform").unwrap();
-    assert!(tf["problem"].as_str().unwrap().contains("/nonexistent/terraform"));
+    let tf = v["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "terraform")
+        .unwrap();
+    assert!(tf["problem"]
+        .as_str()
+        .unwrap()
+        .contains("/nonexistent/terraform"));
 }

@@ -40,10 +40,30 @@ fn psql(sb: &Sandbox, env: &str, sql: &str) -> Result<String, String> {
     let c = contract(sb, env);
     let w = &c["warehouse"];
     let pgpass = sb.dir.path().join(format!("pgpass-{env}"));
-    std::fs::write(&pgpass, format!("*:*:*:*:{}\n", w["password"].as_str().unwrap())).unwrap();
+    std::fs::write(
+        &pgpass,
+        format!("*:*:*:*:{}\n", w["password"].as_str().unwrap()),
+    )
+    .unwrap();
     std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o600)).unwrap();
     let out = Command::new("psql")
-        .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", w["host"].as_str().unwrap(), "-p", &w["port"].to_string(), "-U", w["user"].as_str().unwrap(), "-d", w["database"].as_str().unwrap(), "-c", sql])
+        .args([
+            "-X",
+            "-A",
+            "-t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            w["host"].as_str().unwrap(),
+            "-p",
+            &w["port"].to_string(),
+            "-U",
+            w["user"].as_str().unwrap(),
+            "-d",
+            w["database"].as_str().unwrap(),
+            "-c",
+            sql,
+        ])
         .env("PGPASSFILE", &pgpass)
         .env("PGCONNECT_TIMEOUT", "5")
         .output()
@@ -61,44 +81,96 @@ fn ssh(sb: &Sandbox, env: &str, cmd: &str) -> (i32, String) {
     let h = &c["host"];
     let out = Command::new("ssh")
         .args([
-            "-i", h["ssh_private_key_file"].as_str().unwrap(),
-            "-p", &h["ssh_port"].to_string(),
-            "-o", &format!("UserKnownHostsFile={}", sb.env_dir(env).join("known_hosts").display()),
-            "-o", "StrictHostKeyChecking=yes",
-            "-o", "GlobalKnownHostsFile=/dev/null",
-            "-o", "BatchMode=yes",
-            "-o", "ConnectTimeout=10",
-            &format!("{}@{}", h["ssh_user"].as_str().unwrap(), h["address"].as_str().unwrap()),
+            "-i",
+            h["ssh_private_key_file"].as_str().unwrap(),
+            "-p",
+            &h["ssh_port"].to_string(),
+            "-o",
+            &format!(
+                "UserKnownHostsFile={}",
+                sb.env_dir(env).join("known_hosts").display()
+            ),
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "GlobalKnownHostsFile=/dev/null",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "ConnectTimeout=10",
+            &format!(
+                "{}@{}",
+                h["ssh_user"].as_str().unwrap(),
+                h["address"].as_str().unwrap()
+            ),
             cmd,
         ])
         .output()
         .expect("ssh");
-    (out.status.code().unwrap_or(-1), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
 }
 
 fn latest_run(sb: &Sandbox, env: &str) -> std::path::PathBuf {
-    let mut ids: Vec<_> = std::fs::read_dir(sb.env_dir(env).join("runs")).unwrap().flatten().map(|e| e.path()).collect();
+    let mut ids: Vec<_> = std::fs::read_dir(sb.env_dir(env).join("runs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
     ids.sort();
     ids.pop().unwrap()
 }
 
 fn eml_files(dir: &Path) -> Vec<std::path::PathBuf> {
-    std::fs::read_dir(dir).map(|rd| rd.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "eml")).collect()).unwrap_or_default()
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Nothing named for the env is left: containers, network, processes, files.
 fn assert_nothing_left(sb: &Sandbox, env: &str) {
-    assert!(containers(env, false).is_empty(), "containers left: {:?}", containers(env, false));
+    assert!(
+        containers(env, false).is_empty(),
+        "containers left: {:?}",
+        containers(env, false)
+    );
     let nets = podman(&["network", "ls", "--format", "{{.Name}}"]);
-    assert!(!nets.lines().any(|n| n == format!("shadowops-{env}")), "network left: {nets}");
-    let ps = Command::new("ps").args(["-eo", "pid,args"]).output().unwrap();
+    assert!(
+        !nets.lines().any(|n| n == format!("shadowops-{env}")),
+        "network left: {nets}"
+    );
+    let ps = Command::new("ps")
+        .args(["-eo", "pid,args"])
+        .output()
+        .unwrap();
     let ps = String::from_utf8_lossy(&ps.stdout);
     let pattern = format!("shadowops-{env}-");
-    let leftovers: Vec<&str> = ps.lines().filter(|l| l.contains(&pattern) && !l.contains(" ps -eo")).collect();
+    let leftovers: Vec<&str> = ps
+        .lines()
+        .filter(|l| l.contains(&pattern) && !l.contains(" ps -eo"))
+        .collect();
     assert!(leftovers.is_empty(), "processes left: {leftovers:?}");
-    let left: Vec<String> = std::fs::read_dir(sb.env_dir(env)).unwrap().flatten().map(|e| e.file_name().into_string().unwrap()).collect();
+    let left: Vec<String> = std::fs::read_dir(sb.env_dir(env))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().into_string().unwrap())
+        .collect();
     for name in &left {
-        assert!(["env.json", "runs", "lock"].contains(&name.as_str()), "file left behind: {name}");
+        assert!(
+            ["env.json", "runs", "lock"].contains(&name.as_str()),
+            "file left behind: {name}"
+        );
     }
 }
 
@@ -107,24 +179,50 @@ fn assert_nothing_left(sb: &Sandbox, env: &str) {
 fn e2e_up_runs_the_dag_to_the_email_converges_and_destroys_clean() {
     let sb = Sandbox::real();
     let env = "e2e-full";
-    let _cleanup = Cleanup { sb: &sb, envs: vec![env] };
+    let _cleanup = Cleanup {
+        sb: &sb,
+        envs: vec![env],
+    };
     let junit = sb.dir.path().join("junit.xml");
-    let r = sb.run(&["up", "--env", env, "--ttl", "45m", "--junit", junit.to_str().unwrap()]);
+    let r = sb.run(&[
+        "up",
+        "--env",
+        env,
+        "--ttl",
+        "45m",
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
     r.expect(0);
     // The per-task table (stdout) and the e-mail confirmation.
     for task in ["extract", "analyse", "load", "notify"] {
         assert!(r.stdout.contains(task), "table lacks {task}: {}", r.stdout);
     }
     assert!(r.stdout.contains("e-mail: received"), "{}", r.stdout);
-    assert!(r.stderr.contains("Airflow is healthy") && r.stderr.contains("airflow-admin-password"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("Airflow is healthy") && r.stderr.contains("airflow-admin-password"),
+        "{}",
+        r.stderr
+    );
 
     // Three containers, SSH with the pinned key, psql with the generated credentials.
     let mut names = containers(env, true);
     names.sort();
-    assert_eq!(names, [format!("shadowops-{env}-apt-proxy"), format!("shadowops-{env}-host"), format!("shadowops-{env}-mail"), format!("shadowops-{env}-warehouse")]);
+    assert_eq!(
+        names,
+        [
+            format!("shadowops-{env}-apt-proxy"),
+            format!("shadowops-{env}-host"),
+            format!("shadowops-{env}-mail"),
+            format!("shadowops-{env}-warehouse")
+        ]
+    );
     let (code, out) = ssh(&sb, env, "systemctl is-enabled airflow-api-server airflow-scheduler airflow-dag-processor airflow-triggerer && systemctl is-active airflow-api-server airflow-scheduler airflow-dag-processor airflow-triggerer");
     assert_eq!(code, 0, "{out}");
-    assert!(!out.contains("inactive") && !out.contains("disabled"), "{out}");
+    assert!(
+        !out.contains("inactive") && !out.contains("disabled"),
+        "{out}"
+    );
 
     // status: the last pipeline run, per task, e-mail seen.
     let s = status(&sb, env);
@@ -135,14 +233,29 @@ fn e2e_up_runs_the_dag_to_the_email_converges_and_destroys_clean() {
     let run_id = p["run_id"].as_str().unwrap().to_string();
     let tasks = p["tasks"].as_array().unwrap();
     assert_eq!(tasks.len(), 4);
-    assert!(tasks.iter().all(|t| t["state"] == "success" && t["duration_s"].as_f64().is_some()));
+    assert!(tasks
+        .iter()
+        .all(|t| t["state"] == "success" && t["duration_s"].as_f64().is_some()));
 
     // The e-mail's summary matches what the warehouse holds for this run.
-    let row = psql(&sb, env, &format!("SELECT orders || ' ' || revenue_total FROM rpt_run_summary WHERE run_id = '{run_id}'")).unwrap();
+    let row = psql(
+        &sb,
+        env,
+        &format!(
+            "SELECT orders || ' ' || revenue_total FROM rpt_run_summary WHERE run_id = '{run_id}'"
+        ),
+    )
+    .unwrap();
     let (orders, revenue) = row.split_once(' ').expect(&row);
     let summary = p["email_summary"].as_str().unwrap();
-    assert!(summary.contains(&format!("orders={orders}")), "{summary} vs {row}");
-    assert!(summary.contains(&format!("revenue_total={revenue}")), "{summary} vs {row}");
+    assert!(
+        summary.contains(&format!("orders={orders}")),
+        "{summary} vs {row}"
+    );
+    assert!(
+        summary.contains(&format!("revenue_total={revenue}")),
+        "{summary} vs {row}"
+    );
     assert!(orders.parse::<u64>().unwrap() >= 1000);
     let inbox = sb.env_dir(env).join("inbox");
     assert_eq!(eml_files(&inbox).len(), 1);
@@ -163,24 +276,63 @@ fn e2e_up_runs_the_dag_to_the_email_converges_and_destroys_clean() {
     let r2 = sb.run(&["up", "--env", env, "--ttl", "45m"]);
     r2.expect(0);
     let run2 = latest_run(&sb, env);
-    assert!(!run2.join("terraform-apply.jsonl").exists(), "terraform re-applied");
+    assert!(
+        !run2.join("terraform-apply.jsonl").exists(),
+        "terraform re-applied"
+    );
     let stats = json(&std::fs::read_to_string(run2.join("ansible-stats.json")).unwrap());
-    assert_eq!(stats["shadow"]["changed"], 0, "second play changed something: {stats}");
+    assert_eq!(
+        stats["shadow"]["changed"], 0,
+        "second play changed something: {stats}"
+    );
     assert_eq!(stats["shadow"]["failures"], 0);
-    assert!(r2.stderr.contains("unchanged since DAG run"), "{}", r2.stderr);
+    assert!(
+        r2.stderr.contains("unchanged since DAG run"),
+        "{}",
+        r2.stderr
+    );
     assert_eq!(eml_files(&inbox).len(), 1);
 
     // --from configure checks every task of the play (no stamp shortcut):
     // still changed=0. It runs the DAG again: a new run, a second e-mail, and
     // the first run's results are neither duplicated nor touched.
-    let before = psql(&sb, env, &format!("SELECT count(*) FROM rpt_region_month WHERE run_id = '{run_id}'")).unwrap();
-    sb.run(&["up", "--env", env, "--ttl", "45m", "--from", "configure"]).expect(0);
-    let stats = json(&std::fs::read_to_string(latest_run(&sb, env).join("ansible-stats.json")).unwrap());
-    assert_eq!(stats["shadow"]["changed"], 0, "a full check of the play changed something: {stats}");
-    assert!(stats["shadow"]["ok"].as_u64().unwrap() > 30, "the full check ran every task: {stats}");
+    let before = psql(
+        &sb,
+        env,
+        &format!("SELECT count(*) FROM rpt_region_month WHERE run_id = '{run_id}'"),
+    )
+    .unwrap();
+    sb.run(&["up", "--env", env, "--ttl", "45m", "--from", "configure"])
+        .expect(0);
+    let stats =
+        json(&std::fs::read_to_string(latest_run(&sb, env).join("ansible-stats.json")).unwrap());
+    assert_eq!(
+        stats["shadow"]["changed"], 0,
+        "a full check of the play changed something: {stats}"
+    );
+    assert!(
+        stats["shadow"]["ok"].as_u64().unwrap() > 30,
+        "the full check ran every task: {stats}"
+    );
     assert_eq!(eml_files(&inbox).len(), 2);
-    assert_eq!(psql(&sb, env, &format!("SELECT count(*) FROM rpt_region_month WHERE run_id = '{run_id}'")).unwrap(), before);
-    assert_eq!(psql(&sb, env, "SELECT count(DISTINCT run_id) FROM rpt_run_summary").unwrap(), "2");
+    assert_eq!(
+        psql(
+            &sb,
+            env,
+            &format!("SELECT count(*) FROM rpt_region_month WHERE run_id = '{run_id}'")
+        )
+        .unwrap(),
+        before
+    );
+    assert_eq!(
+        psql(
+            &sb,
+            env,
+            "SELECT count(DISTINCT run_id) FROM rpt_run_summary"
+        )
+        .unwrap(),
+        "2"
+    );
 
     sb.run(&["destroy", "--env", env]).expect(0);
     assert_nothing_left(&sb, env);
@@ -192,14 +344,36 @@ fn e2e_up_runs_the_dag_to_the_email_converges_and_destroys_clean() {
 fn e2e_faults_in_configure_and_pipeline_are_reported_and_resumed() {
     let sb = Sandbox::real();
     let env = "e2e-faults";
-    let _cleanup = Cleanup { sb: &sb, envs: vec![env] };
+    let _cleanup = Cleanup {
+        sb: &sb,
+        envs: vec![env],
+    };
     // 1. An Ansible task fails (the seed SQL of this pipeline is broken): exit 12.
     let bad_seed = sb.dir.path().join("bad-seed");
     copy_tree(&repo().join("pipeline/example"), &bad_seed);
-    std::fs::write(bad_seed.join("sql/seed.sql"), "SELECT * FROM table_that_does_not_exist;\n").unwrap();
-    let r = sb.run(&["up", "--env", env, "--ttl", "45m", "--pipeline", bad_seed.to_str().unwrap()]);
+    std::fs::write(
+        bad_seed.join("sql/seed.sql"),
+        "SELECT * FROM table_that_does_not_exist;\n",
+    )
+    .unwrap();
+    let r = sb.run(&[
+        "up",
+        "--env",
+        env,
+        "--ttl",
+        "45m",
+        "--pipeline",
+        bad_seed.to_str().unwrap(),
+    ]);
     r.expect(12);
-    for want in ["configure failed", "host:  shadow", "task:", "table_that_does_not_exist", "ansible-playbook.jsonl", "shadowops ssh --env e2e-faults"] {
+    for want in [
+        "configure failed",
+        "host:  shadow",
+        "task:",
+        "table_that_does_not_exist",
+        "ansible-playbook.jsonl",
+        "shadowops ssh --env e2e-faults",
+    ] {
         assert!(r.stderr.contains(want), "missing {want:?}:\n{}", r.stderr);
     }
     let logs = sb.run(&["logs", "--env", env, "--phase", "configure"]);
@@ -207,18 +381,33 @@ fn e2e_faults_in_configure_and_pipeline_are_reported_and_resumed() {
 
     // 2. Fixed: up resumes without re-applying Terraform, and finishes.
     sb.run(&["up", "--env", env, "--ttl", "45m"]).expect(0);
-    assert!(!latest_run(&sb, env).join("terraform-apply.jsonl").exists(), "terraform re-applied on resume");
+    assert!(
+        !latest_run(&sb, env).join("terraform-apply.jsonl").exists(),
+        "terraform re-applied on resume"
+    );
 
     // 3. A broken R task: exit 13, task named with its log tail, no e-mail, env kept.
     let inbox = sb.env_dir(env).join("inbox");
     let mails_before = eml_files(&inbox).len();
     let broken = repo().join("tests/fixtures/pipeline-broken");
-    let r = sb.run(&["up", "--env", env, "--ttl", "45m", "--pipeline", broken.to_str().unwrap()]);
+    let r = sb.run(&[
+        "up",
+        "--env",
+        env,
+        "--ttl",
+        "45m",
+        "--pipeline",
+        broken.to_str().unwrap(),
+    ]);
     r.expect(13);
     assert!(r.stderr.contains("task analyse failed"), "{}", r.stderr);
     assert!(r.stderr.contains("log tail:"), "{}", r.stderr);
     assert!(r.stderr.contains("full task log:"), "{}", r.stderr);
-    assert_eq!(eml_files(&inbox).len(), mails_before, "a failed DAG sent an e-mail");
+    assert_eq!(
+        eml_files(&inbox).len(),
+        mails_before,
+        "a failed DAG sent an e-mail"
+    );
     let s = status(&sb, env);
     assert_eq!(s["status"], "failed");
     assert_eq!(s["pipeline"]["state"], "failed");
@@ -226,8 +415,16 @@ fn e2e_faults_in_configure_and_pipeline_are_reported_and_resumed() {
     assert_eq!(containers(env, true).len(), 4, "env kept for inspection");
 
     // 4. The host becomes unreachable: configure fails with 12, naming it.
-    let _ = ssh(&sb, env, "sudo systemctl stop ssh.socket ssh.service 2>/dev/null; sudo systemctl stop ssh");
-    let out = sb.cmd(&["up", "--env", env, "--ttl", "45m"]).env("SHADOWOPS_READY_TIMEOUT", "5").output().unwrap();
+    let _ = ssh(
+        &sb,
+        env,
+        "sudo systemctl stop ssh.socket ssh.service 2>/dev/null; sudo systemctl stop ssh",
+    );
+    let out = sb
+        .cmd(&["up", "--env", env, "--ttl", "45m"])
+        .env("SHADOWOPS_READY_TIMEOUT", "5")
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(12), "{stderr}");
     assert!(stderr.contains("unreachable over SSH"), "{stderr}");
@@ -240,14 +437,42 @@ fn e2e_faults_in_configure_and_pipeline_are_reported_and_resumed() {
 #[ignore = "end to end on podman; run by `make test`"]
 fn e2e_two_envs_partial_failure_and_the_backstop() {
     let sb = Sandbox::real();
-    let _cleanup = Cleanup { sb: &sb, envs: vec!["e2e-a", "e2e-b", "e2e-part", "e2e-lease"] };
+    let _cleanup = Cleanup {
+        sb: &sb,
+        envs: vec!["e2e-a", "e2e-b", "e2e-part", "e2e-lease"],
+    };
     // Two envs at once; up on one and destroy on the other do not disturb each other.
-    let mut a = sb.cmd(&["up", "--env", "e2e-a", "--until", "provision", "--ttl", "30m"]).spawn().unwrap();
-    let mut b = sb.cmd(&["up", "--env", "e2e-b", "--until", "provision", "--ttl", "30m"]).spawn().unwrap();
+    let mut a = sb
+        .cmd(&[
+            "up",
+            "--env",
+            "e2e-a",
+            "--until",
+            "provision",
+            "--ttl",
+            "30m",
+        ])
+        .spawn()
+        .unwrap();
+    let mut b = sb
+        .cmd(&[
+            "up",
+            "--env",
+            "e2e-b",
+            "--until",
+            "provision",
+            "--ttl",
+            "30m",
+        ])
+        .spawn()
+        .unwrap();
     assert!(a.wait().unwrap().success() && b.wait().unwrap().success());
     assert_eq!(containers("e2e-a", true).len(), 4);
     assert_eq!(containers("e2e-b", true).len(), 4);
-    assert_ne!(contract(&sb, "e2e-a")["host"]["address"], contract(&sb, "e2e-b")["host"]["address"]);
+    assert_ne!(
+        contract(&sb, "e2e-a")["host"]["address"],
+        contract(&sb, "e2e-b")["host"]["address"]
+    );
     // The warehouse answers with the generated credentials; the sink delivers.
     assert_eq!(psql(&sb, "e2e-a", "SELECT 1").unwrap(), "1");
     let mail = contract(&sb, "e2e-a")["mail"].clone();
@@ -261,50 +486,110 @@ fn e2e_two_envs_partial_failure_and_the_backstop() {
     while eml_files(&inbox).is_empty() && start.elapsed() < Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(200));
     }
-    assert!(std::fs::read_to_string(&eml_files(&inbox)[0]).unwrap().contains("hello-e2e"));
+    assert!(std::fs::read_to_string(&eml_files(&inbox)[0])
+        .unwrap()
+        .contains("hello-e2e"));
     // Strict host key checking against the pinned key works; a wrong pin is refused.
     let (code, out) = ssh(&sb, "e2e-a", "true");
     assert_eq!(code, 0, "{out}");
     let kh = sb.env_dir("e2e-b").join("known_hosts");
     let good = std::fs::read_to_string(&kh).unwrap();
     let other = std::fs::read_to_string(sb.env_dir("e2e-a").join("known_hosts")).unwrap();
-    let wrong = format!("{} {}", good.split_whitespace().next().unwrap(), other.split_whitespace().skip(1).collect::<Vec<_>>().join(" "));
+    let wrong = format!(
+        "{} {}",
+        good.split_whitespace().next().unwrap(),
+        other
+            .split_whitespace()
+            .skip(1)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
     std::fs::write(&kh, wrong + "\n").unwrap();
     let (code, out) = ssh(&sb, "e2e-b", "true");
     assert_ne!(code, 0, "a wrong pinned key was accepted");
-    assert!(out.contains("HOST IDENTIFICATION HAS CHANGED") || out.contains("Host key verification failed"), "{out}");
+    assert!(
+        out.contains("HOST IDENTIFICATION HAS CHANGED")
+            || out.contains("Host key verification failed"),
+        "{out}"
+    );
     std::fs::write(&kh, good).unwrap();
 
-    let up_again = sb.cmd(&["up", "--env", "e2e-a", "--until", "provision", "--ttl", "30m"]).spawn().unwrap();
+    let up_again = sb
+        .cmd(&[
+            "up",
+            "--env",
+            "e2e-a",
+            "--until",
+            "provision",
+            "--ttl",
+            "30m",
+        ])
+        .spawn()
+        .unwrap();
     sb.run(&["destroy", "--env", "e2e-b"]).expect(0);
     assert!(up_again.wait_with_output().unwrap().status.success());
     assert_nothing_left(&sb, "e2e-b");
-    assert_eq!(containers("e2e-a", true).len(), 4, "destroying b disturbed a");
+    assert_eq!(
+        containers("e2e-a", true).len(),
+        4,
+        "destroying b disturbed a"
+    );
     assert_eq!(ssh(&sb, "e2e-a", "true").0, 0);
     sb.run(&["destroy", "--env", "e2e-a"]).expect(0);
     assert_nothing_left(&sb, "e2e-a");
 
     // A bad value that passes validation but breaks the second resource.
     let vars = sb.dir.path().join("bad-image.json");
-    std::fs::write(&vars, r#"{"warehouse_image": "localhost/shadowops-warehouse:does-not-exist"}"#).unwrap();
-    let r = sb.run(&["up", "--env", "e2e-part", "--until", "provision", "--var-file", vars.to_str().unwrap()]);
+    std::fs::write(
+        &vars,
+        r#"{"warehouse_image": "localhost/shadowops-warehouse:does-not-exist"}"#,
+    )
+    .unwrap();
+    let r = sb.run(&[
+        "up",
+        "--env",
+        "e2e-part",
+        "--until",
+        "provision",
+        "--var-file",
+        vars.to_str().unwrap(),
+    ]);
     r.expect(10);
     assert!(r.stderr.contains("warehouse"), "{}", r.stderr);
     let s = status(&sb, "e2e-part");
     assert_eq!(s["status"], "failed");
     assert_eq!(s["last_failure"]["phase"], "provision");
-    assert!(!s["resources"].as_array().unwrap().is_empty(), "the partial env has resources in state");
+    assert!(
+        !s["resources"].as_array().unwrap().is_empty(),
+        "the partial env has resources in state"
+    );
     sb.run(&["destroy", "--env", "e2e-part"]).expect(0);
     assert_nothing_left(&sb, "e2e-part");
 
     // Backstop: kill -9 the reaper; the containers stop at the deadline by
     // themselves, and reap removes everything.
-    sb.run(&["up", "--env", "e2e-lease", "--until", "provision", "--ttl", "40s"]).expect(0);
+    sb.run(&[
+        "up",
+        "--env",
+        "e2e-lease",
+        "--until",
+        "provision",
+        "--ttl",
+        "40s",
+    ])
+    .expect(0);
     let pid = status(&sb, "e2e-lease")["reaper"]["pid"].as_u64().unwrap();
-    Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
+    Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
     let left = status(&sb, "e2e-lease")["time_left_s"].as_u64().unwrap();
     std::thread::sleep(Duration::from_secs(left + 15));
-    assert!(containers("e2e-lease", true).is_empty(), "containers still running after the lease: {:?}", containers("e2e-lease", true));
+    assert!(
+        containers("e2e-lease", true).is_empty(),
+        "containers still running after the lease: {:?}",
+        containers("e2e-lease", true)
+    );
     sb.run(&["reap"]).expect(0);
     assert_eq!(status(&sb, "e2e-lease")["status"], "destroyed");
     assert_nothing_left(&sb, "e2e-lease");

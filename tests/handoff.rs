@@ -11,7 +11,11 @@ fn mode(p: &std::path::Path) -> u32 {
 
 fn latest_run(sb: &Sandbox, env: &str) -> std::path::PathBuf {
     let runs = sb.env_dir(env).join("runs");
-    let mut ids: Vec<_> = std::fs::read_dir(&runs).unwrap().flatten().map(|e| e.path()).collect();
+    let mut ids: Vec<_> = std::fs::read_dir(&runs)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
     ids.sort();
     ids.pop().unwrap()
 }
@@ -19,12 +23,26 @@ fn latest_run(sb: &Sandbox, env: &str) -> std::path::PathBuf {
 #[test]
 fn provision_records_events_and_hands_off_a_valid_contract() {
     let sb = Sandbox::fixture();
-    let r = sb.run(&["up", "--env", "hand", "--until", "provision", "--ttl", "10m"]);
+    let r = sb.run(&[
+        "up",
+        "--env",
+        "hand",
+        "--until",
+        "provision",
+        "--ttl",
+        "10m",
+    ]);
     r.expect(0);
     let dir = sb.env_dir("hand");
     let state = json(&std::fs::read_to_string(dir.join("env.json")).unwrap());
     assert_eq!(state["status"], "provisioned");
-    assert!(state["phases"]["provision"]["digest"].as_str().unwrap().len() == 64);
+    assert!(
+        state["phases"]["provision"]["digest"]
+            .as_str()
+            .unwrap()
+            .len()
+            == 64
+    );
     // Inputs: typed tfvars (no secret) + 0600 secrets file; keys 0600.
     let tfvars = json(&std::fs::read_to_string(dir.join("terraform.tfvars.json")).unwrap());
     assert_eq!(tfvars["env_name"], "hand");
@@ -35,16 +53,27 @@ fn provision_records_events_and_hands_off_a_valid_contract() {
     // Run record: the raw event stream and a summary with per-phase durations.
     let run = latest_run(&sb, "hand");
     let events = std::fs::read_to_string(run.join("terraform-apply.jsonl")).unwrap();
-    assert!(events.lines().any(|l| l.contains("\"apply_complete\"") && l.contains("terraform_data.warehouse")));
+    assert!(events
+        .lines()
+        .any(|l| l.contains("\"apply_complete\"") && l.contains("terraform_data.warehouse")));
     let summary = json(&std::fs::read_to_string(run.join("summary.json")).unwrap());
     assert_eq!(summary["outcome"], "ok");
-    let phases: Vec<&str> = summary["phases"].as_array().unwrap().iter().map(|p| p["phase"].as_str().unwrap()).collect();
+    let phases: Vec<&str> = summary["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["phase"].as_str().unwrap())
+        .collect();
     assert_eq!(phases, ["vars", "provision", "handoff", "lease"]);
     // Progress names each resource.
     assert!(r.stderr.contains("terraform_data.network"), "{}", r.stderr);
 
     // status explains it; the reaper is armed.
-    let s = json(&sb.run(&["status", "--env", "hand", "--json"]).expect(0).stdout);
+    let s = json(
+        &sb.run(&["status", "--env", "hand", "--json"])
+            .expect(0)
+            .stdout,
+    );
     assert_eq!(s["status"], "provisioned");
     assert_eq!(s["reaper"]["alive"], true);
     assert_eq!(s["resources"].as_array().unwrap().len(), 2);
@@ -55,22 +84,51 @@ fn provision_records_events_and_hands_off_a_valid_contract() {
     plan.expect(0);
     assert!(plan.stdout.contains("No changes"), "{}", plan.stdout);
     let list = sb.run(&["list"]);
-    assert!(list.expect(0).stdout.contains("hand") && list.stdout.contains("provisioned"), "{}", list.stdout);
+    assert!(
+        list.expect(0).stdout.contains("hand") && list.stdout.contains("provisioned"),
+        "{}",
+        list.stdout
+    );
 
     // A second up changes nothing in Terraform: no apply in the new run.
-    let r2 = sb.run(&["up", "--env", "hand", "--until", "provision", "--ttl", "10m"]);
+    let r2 = sb.run(&[
+        "up",
+        "--env",
+        "hand",
+        "--until",
+        "provision",
+        "--ttl",
+        "10m",
+    ]);
     r2.expect(0);
-    assert!(r2.stderr.contains("skipping terraform apply"), "{}", r2.stderr);
-    assert!(!latest_run(&sb, "hand").join("terraform-apply.jsonl").exists());
+    assert!(
+        r2.stderr.contains("skipping terraform apply"),
+        "{}",
+        r2.stderr
+    );
+    assert!(!latest_run(&sb, "hand")
+        .join("terraform-apply.jsonl")
+        .exists());
 
     // destroy twice: both succeed; only the records remain.
     sb.run(&["destroy", "--env", "hand"]).expect(0);
     sb.run(&["destroy", "--env", "hand"]).expect(0);
-    let left: Vec<String> = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.file_name().into_string().unwrap()).collect();
+    let left: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().into_string().unwrap())
+        .collect();
     for name in &left {
-        assert!(["env.json", "runs", "lock"].contains(&name.as_str()), "left behind: {name} in {left:?}");
+        assert!(
+            ["env.json", "runs", "lock"].contains(&name.as_str()),
+            "left behind: {name} in {left:?}"
+        );
     }
-    let s = json(&sb.run(&["status", "--env", "hand", "--json"]).expect(0).stdout);
+    let s = json(
+        &sb.run(&["status", "--env", "hand", "--json"])
+            .expect(0)
+            .stdout,
+    );
     assert_eq!(s["status"], "destroyed");
     assert_eq!(s["reaper"]["alive"], false);
 }
@@ -78,14 +136,24 @@ fn provision_records_events_and_hands_off_a_valid_contract() {
 #[test]
 fn a_missing_contract_field_is_named_with_exit_11() {
     let mut sb = Sandbox::fixture();
-    sb.set("TF_VAR_drop_output_field", "airflow").set("TF_VAR_ssh_port_as_string", "true");
+    sb.set("TF_VAR_drop_output_field", "airflow")
+        .set("TF_VAR_ssh_port_as_string", "true");
     let r = sb.run(&["up", "--env", "contract", "--until", "provision"]);
     r.expect(11);
     assert!(r.stderr.contains("shadow.airflow: missing"), "{}", r.stderr);
-    assert!(r.stderr.contains("shadow.host.ssh_port: expected port number, got string"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("shadow.host.ssh_port: expected port number, got string"),
+        "{}",
+        r.stderr
+    );
     assert!(r.stderr.contains("terraform/local"), "{}", r.stderr);
     assert!(r.stderr.contains("handoff failed"), "{}", r.stderr);
-    let s = json(&sb.run(&["status", "--env", "contract", "--json"]).expect(0).stdout);
+    let s = json(
+        &sb.run(&["status", "--env", "contract", "--json"])
+            .expect(0)
+            .stdout,
+    );
     assert_eq!(s["last_failure"]["phase"], "handoff");
     sb.run(&["destroy", "--env", "contract"]).expect(0);
 }
@@ -96,7 +164,11 @@ fn a_wrong_contract_version_is_refused_with_exit_11() {
     sb.set("TF_VAR_contract_version", "2");
     let r = sb.run(&["up", "--env", "version", "--until", "provision"]);
     r.expect(11);
-    assert!(r.stderr.contains("speaks version 1, the module outputs 2"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("speaks version 1, the module outputs 2"),
+        "{}",
+        r.stderr
+    );
     sb.run(&["destroy", "--env", "version"]).expect(0);
 }
 
@@ -117,20 +189,40 @@ fn a_failing_resource_is_reported_kept_resumed_and_destroyed() {
         assert!(r.stderr.contains(want), "missing {want:?}:\n{}", r.stderr);
     }
     // status: failed in provision, one resource in state (the partial env).
-    let s = json(&sb.run(&["status", "--env", "partial", "--json"]).expect(0).stdout);
+    let s = json(
+        &sb.run(&["status", "--env", "partial", "--json"])
+            .expect(0)
+            .stdout,
+    );
     assert_eq!(s["status"], "failed");
     assert_eq!(s["last_failure"]["phase"], "provision");
-    let resources: Vec<&str> = s["resources"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
-    assert!(resources.contains(&"terraform_data.network"), "{resources:?}");
+    let resources: Vec<&str> = s["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        resources.contains(&"terraform_data.network"),
+        "{resources:?}"
+    );
     // logs shows the full event stream of that phase.
     let logs = sb.run(&["logs", "--env", "partial", "--phase", "provision"]);
     logs.expect(0);
-    assert!(logs.stdout.contains("\"diagnostic\"") && logs.stdout.contains("terraform_data.warehouse"));
+    assert!(
+        logs.stdout.contains("\"diagnostic\"") && logs.stdout.contains("terraform_data.warehouse")
+    );
 
     // Fixed: up resumes and re-applies (the failed phase is redone).
-    let mut fixed = Sandbox { dir: sb.dir, assets: sb.assets.clone(), envs: Vec::new() };
+    let mut fixed = Sandbox {
+        dir: sb.dir,
+        assets: sb.assets.clone(),
+        envs: Vec::new(),
+    };
     fixed.set("TF_VAR_fail_resource", "false");
-    fixed.run(&["up", "--env", "partial", "--until", "provision"]).expect(0);
+    fixed
+        .run(&["up", "--env", "partial", "--until", "provision"])
+        .expect(0);
     fixed.run(&["destroy", "--env", "partial"]).expect(0);
 }
 
@@ -170,8 +262,14 @@ esac
     let v = json(&r.stdout);
     assert_eq!(v["failure"]["phase"], "provision");
     assert_eq!(v["failure"]["exit_code"], 10);
-    assert_eq!(v["failure"]["details"][0]["address"], "aws_redshift_cluster.this");
-    assert!(v["failure"]["log"].as_str().unwrap().ends_with("terraform-apply.jsonl"));
+    assert_eq!(
+        v["failure"]["details"][0]["address"],
+        "aws_redshift_cluster.this"
+    );
+    assert!(v["failure"]["log"]
+        .as_str()
+        .unwrap()
+        .ends_with("terraform-apply.jsonl"));
 }
 
 #[test]
@@ -182,10 +280,18 @@ fn ci_failure_destroys_the_env_and_keeps_the_records() {
     c.env("CI", "true");
     let out = c.output().unwrap();
     assert_eq!(out.status.code(), Some(10));
-    let s = json(&sb.run(&["status", "--env", "cifail", "--json"]).expect(0).stdout);
+    let s = json(
+        &sb.run(&["status", "--env", "cifail", "--json"])
+            .expect(0)
+            .stdout,
+    );
     assert_eq!(s["status"], "destroyed");
     let logs = sb.run(&["logs", "--env", "cifail", "--list"]);
-    assert!(logs.stdout.contains("up failed") && logs.stdout.contains("destroy ok"), "{}", logs.stdout);
+    assert!(
+        logs.stdout.contains("up failed") && logs.stdout.contains("destroy ok"),
+        "{}",
+        logs.stdout
+    );
 }
 
 #[test]
@@ -197,7 +303,11 @@ fn secrets_never_reach_output_records_or_argv() {
     let wrapper = sb.dir.path().join("terraform-wrapper");
     std::fs::write(
         &wrapper,
-        format!("#!/bin/sh\necho \"$0 $*\" >> {log}\nenv >> {log}\nexec {real} \"$@\"\n", log = argv_log.display(), real = real.display()),
+        format!(
+            "#!/bin/sh\necho \"$0 $*\" >> {log}\nenv >> {log}\nexec {real} \"$@\"\n",
+            log = argv_log.display(),
+            real = real.display()
+        ),
     )
     .unwrap();
     std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -216,22 +326,48 @@ fn secrets_never_reach_output_records_or_argv() {
         all_out.push_str(&r.stderr);
     }
     let dir = sb.env_dir("sec");
-    let password = std::fs::read_to_string(dir.join("secrets/warehouse-password")).unwrap().trim().to_string();
-    let airflow = std::fs::read_to_string(dir.join("secrets/airflow-admin-password")).unwrap().trim().to_string();
+    let password = std::fs::read_to_string(dir.join("secrets/warehouse-password"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let airflow = std::fs::read_to_string(dir.join("secrets/airflow-admin-password"))
+        .unwrap()
+        .trim()
+        .to_string();
     assert_eq!(password.len(), 32);
     for secret in [&password, &airflow] {
-        assert!(!all_out.contains(secret.as_str()), "a secret reached stdout/stderr");
-        assert!(!std::fs::read_to_string(&argv_log).unwrap().contains(secret.as_str()), "a secret reached a child's argv/env");
+        assert!(
+            !all_out.contains(secret.as_str()),
+            "a secret reached stdout/stderr"
+        );
+        assert!(
+            !std::fs::read_to_string(&argv_log)
+                .unwrap()
+                .contains(secret.as_str()),
+            "a secret reached a child's argv/env"
+        );
         for f in files_under(&dir.join("runs")) {
             let text = std::fs::read_to_string(&f).unwrap_or_default();
-            assert!(!text.contains(secret.as_str()), "a secret is in the run record {}", f.display());
+            assert!(
+                !text.contains(secret.as_str()),
+                "a secret is in the run record {}",
+                f.display()
+            );
         }
     }
     // Where secrets do live, only the owner can read them.
-    for f in ["secrets/warehouse-password", "secrets/airflow-admin-password", "secrets/secrets.tfvars.json", "contract.json"] {
+    for f in [
+        "secrets/warehouse-password",
+        "secrets/airflow-admin-password",
+        "secrets/secrets.tfvars.json",
+        "contract.json",
+    ] {
         assert_eq!(mode(&dir.join(f)), 0o600, "{f}");
     }
-    assert!(all_out.contains("********"), "inventory shows masked secrets");
+    assert!(
+        all_out.contains("********"),
+        "inventory shows masked secrets"
+    );
     sb.run(&["destroy", "--env", "sec"]).expect(0);
 }
 
@@ -239,7 +375,7 @@ fn secrets_never_reach_output_records_or_argv() {
 fn ctrl_c_during_apply_stops_terraform_records_interrupted_and_destroy_works() {
     let mut sb = Sandbox::fixture();
     sb.set("TF_VAR_slow_seconds", "30");
-    let mut child = sb
+    let child = sb
         .cmd(&["up", "--env", "intr", "--until", "provision"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -261,7 +397,10 @@ fn ctrl_c_during_apply_stops_terraform_records_interrupted_and_destroy_works() {
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{stderr}");
-    assert!(start.elapsed().as_secs() < 30, "interrupt did not stop the apply");
+    assert!(
+        start.elapsed().as_secs() < 30,
+        "interrupt did not stop the apply"
+    );
     let s = json(&std::fs::read_to_string(&state).unwrap());
     assert_eq!(s["interrupted"], true);
     assert_eq!(s["status"], "interrupted");
@@ -271,7 +410,11 @@ fn ctrl_c_during_apply_stops_terraform_records_interrupted_and_destroy_works() {
 }
 
 fn nix_kill(pid: u32, sig: i32) {
-    std::process::Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status().unwrap();
+    std::process::Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
 }
 
 fn which_terraform() -> std::path::PathBuf {

@@ -48,7 +48,11 @@ pub fn render(
         let p = templates.join(name);
         std::fs::read_to_string(&p).with_context(|| format!("reading template {}", p.display()))
     };
-    let (inv, vars, secrets) = (load("inventory.yml.j2")?, load("vars.yml.j2")?, load("secrets.yml.j2")?);
+    let (inv, vars, secrets) = (
+        load("inventory.yml.j2")?,
+        load("vars.yml.j2")?,
+        load("secrets.yml.j2")?,
+    );
     env.add_template("inventory", &inv)?;
     env.add_template("vars", &vars)?;
     env.add_template("secrets", &secrets)?;
@@ -123,14 +127,23 @@ mod tests {
     }
 
     fn golden(name: &str, got: &str) {
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name);
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/golden")
+            .join(name);
         if std::env::var_os("UPDATE_GOLDEN").is_some() {
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(&path, got).unwrap();
         }
-        let want = std::fs::read_to_string(&path)
-            .unwrap_or_else(|_| panic!("missing golden file {} (run with UPDATE_GOLDEN=1)", path.display()));
-        assert_eq!(got, want, "golden {name} differs (UPDATE_GOLDEN=1 to accept)");
+        let want = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+            panic!(
+                "missing golden file {} (run with UPDATE_GOLDEN=1)",
+                path.display()
+            )
+        });
+        assert_eq!(
+            got, want,
+            "golden {name} differs (UPDATE_GOLDEN=1 to accept)"
+        );
     }
 
     #[test]
@@ -153,7 +166,14 @@ mod tests {
 
     #[test]
     fn masked_inventory_hides_every_secret() {
-        let r = render(&templates(), &masked(&shadow()), Path::new("/k"), Path::new("/p"), MASK).unwrap();
+        let r = render(
+            &templates(),
+            &masked(&shadow()),
+            Path::new("/k"),
+            Path::new("/p"),
+            MASK,
+        )
+        .unwrap();
         assert!(!format!("{}{}{}", r.inventory, r.vars, r.secrets).contains("s3cretvalue"));
     }
 

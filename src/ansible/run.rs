@@ -31,7 +31,11 @@ impl PlayOutcome {
 
 impl Playbook {
     pub fn new(bin: PathBuf, assets: &Path) -> Self {
-        Playbook { bin, assets: assets.to_path_buf(), playbook: assets.join("ansible/site.yml") }
+        Playbook {
+            bin,
+            assets: assets.to_path_buf(),
+            playbook: assets.join("ansible/site.yml"),
+        }
     }
 
     pub fn command(&self, files: &Files, extra: &[&str]) -> Cmd {
@@ -55,9 +59,10 @@ impl Playbook {
     }
 
     pub fn run(&self, files: &Files, log_dir: &Path, extra: &[&str]) -> Result<PlayOutcome> {
-        let cmd = self
-            .command(files, extra)
-            .logs(log_dir.join("ansible-playbook.jsonl"), log_dir.join("ansible-playbook.stderr.log"));
+        let cmd = self.command(files, extra).logs(
+            log_dir.join("ansible-playbook.jsonl"),
+            log_dir.join("ansible-playbook.stderr.log"),
+        );
         let activity = Activity::new();
         let mut stats = BTreeMap::new();
         let mut failures = Vec::new();
@@ -78,7 +83,8 @@ impl Playbook {
                     current = Some(task);
                 }
                 Some(Event::TaskResult(r)) => {
-                    let failed = (r.status == "failed" && !r.ignore_errors) || r.status == "unreachable";
+                    let failed =
+                        (r.status == "failed" && !r.ignore_errors) || r.status == "unreachable";
                     if current.as_deref() == Some(r.task.as_str()) {
                         current = None;
                         activity.finish(&r.task, &r.task, &r.status, failed);
@@ -97,7 +103,12 @@ impl Playbook {
         if let Some(prev) = current.take() {
             activity.finish(&prev, &prev, "done", false);
         }
-        Ok(PlayOutcome { finished, stats, failures, tasks })
+        Ok(PlayOutcome {
+            finished,
+            stats,
+            failures,
+            tasks,
+        })
     }
 }
 
@@ -109,9 +120,17 @@ pub fn failure(outcome: &PlayOutcome) -> FailureReport {
         Some(2) => "a task failed",
         _ => "ansible-playbook failed",
     };
-    let mut r = FailureReport::new(Phase::Configure, format!("{what} ({})", outcome.finished.describe()));
+    let mut r = FailureReport::new(
+        Phase::Configure,
+        format!("{what} ({})", outcome.finished.describe()),
+    );
     if let Some(first) = outcome.failures.first() {
-        r.summary = format!("{} on {}: {}", first.task, first.host, first.msg.as_deref().unwrap_or(&first.status));
+        r.summary = format!(
+            "{} on {}: {}",
+            first.task,
+            first.host,
+            first.msg.as_deref().unwrap_or(&first.status)
+        );
     }
     for f in &outcome.failures {
         r = r.with_detail(Detail::Ansible {
@@ -126,7 +145,11 @@ pub fn failure(outcome: &PlayOutcome) -> FailureReport {
     if outcome.failures.is_empty() {
         r = r.with_detail(Detail::Message {
             message: "ansible-playbook reported no failed task; its last output was:".into(),
-            tail: [outcome.finished.stdout_tail.clone(), outcome.finished.stderr_tail.clone()].concat(),
+            tail: [
+                outcome.finished.stdout_tail.clone(),
+                outcome.finished.stderr_tail.clone(),
+            ]
+            .concat(),
         });
     }
     r
@@ -142,14 +165,24 @@ mod tests {
         if venv.is_file() {
             return venv;
         }
-        which::which("ansible-playbook").expect("ansible-playbook not found: run `make tools` (it installs ansible-core into .venv)")
+        which::which("ansible-playbook").expect(
+            "ansible-playbook not found: run `make tools` (it installs ansible-core into .venv)",
+        )
     }
 
     fn setup(tmp: &Path) -> (Playbook, Files) {
         let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        let mut shadow: crate::contract::Shadow = serde_json::from_value(crate::contract::tests::valid()).unwrap();
+        let mut shadow: crate::contract::Shadow =
+            serde_json::from_value(crate::contract::tests::valid()).unwrap();
         shadow.host.address = "127.0.0.1".into();
-        let r = render::render(&repo.join("templates"), &shadow, &tmp.join("known_hosts"), &repo.join("pipeline/example"), "airflow-pw-xyz").unwrap();
+        let r = render::render(
+            &repo.join("templates"),
+            &shadow,
+            &tmp.join("known_hosts"),
+            &repo.join("pipeline/example"),
+            "airflow-pw-xyz",
+        )
+        .unwrap();
         let files = render::write(&tmp.join("ansible"), &tmp.join("known_hosts"), &r).unwrap();
         let mut pb = Playbook::new(ansible_playbook(), &repo);
         pb.playbook = repo.join("tests/fixtures/ansible-local/site.yml");
@@ -166,23 +199,41 @@ mod tests {
         assert_eq!(out.stats["shadow"].changed, 1);
         assert_eq!(out.stats["shadow"].failures, 0);
         let log = std::fs::read_to_string(tmp.path().join("ansible-playbook.jsonl")).unwrap();
-        assert!(log.lines().all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()), "every stdout line is a JSON event:\n{log}");
-        assert!(!log.contains("s3cretvalue-do-not-print"), "no_log result leaked");
+        assert!(
+            log.lines()
+                .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()),
+            "every stdout line is a JSON event:\n{log}"
+        );
+        assert!(
+            !log.contains("s3cretvalue-do-not-print"),
+            "no_log result leaked"
+        );
         // The command line carries file paths, never secret values.
         let argv = pb.command(&files, &[]).display();
-        assert!(!argv.contains("s3cretvalue") && !argv.contains("airflow-pw-xyz"), "{argv}");
+        assert!(
+            !argv.contains("s3cretvalue") && !argv.contains("airflow-pw-xyz"),
+            "{argv}"
+        );
     }
 
     #[test]
     fn a_failed_task_is_reported_with_host_task_message_and_tails() {
         let tmp = tempfile::tempdir().unwrap();
         let (pb, files) = setup(tmp.path());
-        let out = pb.run(&files, tmp.path(), &["-e", "fail_now=true"]).unwrap();
+        let out = pb
+            .run(&files, tmp.path(), &["-e", "fail_now=true"])
+            .unwrap();
         assert_eq!(out.finished.code(), Some(2));
         let report = failure(&out);
         assert_eq!(report.exit_code(), crate::error::EXIT_CONFIGURE);
         match &report.details[0] {
-            Detail::Ansible { host, task, stdout_tail, stderr_tail, .. } => {
+            Detail::Ansible {
+                host,
+                task,
+                stdout_tail,
+                stderr_tail,
+                ..
+            } => {
                 assert_eq!(host, "shadow");
                 assert!(task.contains("Fail on demand"), "{task}");
                 assert!(stdout_tail.contains("to-stdout"), "{stdout_tail}");

@@ -67,15 +67,30 @@ fn destroy_inner(dir: &EnvDir, json: bool, from_reaper: bool) -> Result<i32> {
         let result = tf.init(&run.dir).and_then(|_| tf.apply(&run.dir, true));
         let failed = match result {
             Ok(o) if o.finished.success() => None,
-            Ok(o) => Some(crate::terraform::run::failure(&o, Phase::Destroy, "destroy failed")),
-            Err(e) if matches!(e.downcast_ref::<Failure>(), Some(Failure::Interrupted)) => return Err(e),
+            Ok(o) => Some(crate::terraform::run::failure(
+                &o,
+                Phase::Destroy,
+                "destroy failed",
+            )),
+            Err(e) if matches!(e.downcast_ref::<Failure>(), Some(Failure::Interrupted)) => {
+                return Err(e)
+            }
             Err(e) => Some(
-                FailureReport::new(Phase::Destroy, "terraform destroy could not run")
-                    .with_detail(Detail::Message { message: format!("{e:#}"), tail: vec![] }),
+                FailureReport::new(Phase::Destroy, "terraform destroy could not run").with_detail(
+                    Detail::Message {
+                        message: format!("{e:#}"),
+                        tail: vec![],
+                    },
+                ),
             ),
         };
         if let Some(report) = failed {
-            let report = report.locate(dir.name.as_str(), run.dir.clone(), Some(run.file("terraform-destroy.jsonl")), true);
+            let report = report.locate(
+                dir.name.as_str(),
+                run.dir.clone(),
+                Some(run.file("terraform-destroy.jsonl")),
+                true,
+            );
             state.status = Status::Failed;
             state.last_failure = Some(env::LastFailure {
                 phase: Phase::Destroy,
@@ -84,7 +99,12 @@ fn destroy_inner(dir: &EnvDir, json: bool, from_reaper: bool) -> Result<i32> {
                 at: Some(std::time::SystemTime::now()),
             });
             dir.save_state(&state)?;
-            run.phase(Phase::Destroy, "failed", start.elapsed().as_secs_f64(), None);
+            run.phase(
+                Phase::Destroy,
+                "failed",
+                start.elapsed().as_secs_f64(),
+                None,
+            );
             run.finish("failed", report.exit_code(), 0.0)?;
             eprint!("{}", report.render());
             return Err(Failure::Phase(Box::new(report)).into());
@@ -94,7 +114,9 @@ fn destroy_inner(dir: &EnvDir, json: bool, from_reaper: bool) -> Result<i32> {
         // Backstop for state lost in a crash: anything still labelled for this env.
         match local::sweep_env(&assets, dir.name.as_str()) {
             Ok(0) => {}
-            Ok(n) => ui::warn(&format!("removed {n} leftover container(s)/network(s) Terraform did not know about")),
+            Ok(n) => ui::warn(&format!(
+                "removed {n} leftover container(s)/network(s) Terraform did not know about"
+            )),
             Err(e) => ui::warn(&format!("sweeping leftovers: {e:#}")),
         }
     }
@@ -102,7 +124,14 @@ fn destroy_inner(dir: &EnvDir, json: bool, from_reaper: bool) -> Result<i32> {
     for sub in ["keys", "secrets", "tf", "ansible", "inbox"] {
         let _ = std::fs::remove_dir_all(dir.root.join(sub));
     }
-    for f in ["contract.json", "known_hosts", "lease", "terraform.tfvars.json", "extra.tfvars.json", ".lease.tmp"] {
+    for f in [
+        "contract.json",
+        "known_hosts",
+        "lease",
+        "terraform.tfvars.json",
+        "extra.tfvars.json",
+        ".lease.tmp",
+    ] {
         let _ = std::fs::remove_file(dir.root.join(f));
     }
     if dir.reaper_log().exists() {
@@ -118,7 +147,11 @@ fn destroy_inner(dir: &EnvDir, json: bool, from_reaper: bool) -> Result<i32> {
     run.phase(Phase::Destroy, "ok", secs, None);
     run.finish("ok", 0, 0.0)?;
     report_json(json, dir.name.as_str(), "destroyed");
-    ui::ok(&format!("env {} destroyed ({secs:.1}s); run records kept in {}", dir.name, dir.runs_dir().display()));
+    ui::ok(&format!(
+        "env {} destroyed ({secs:.1}s); run records kept in {}",
+        dir.name,
+        dir.runs_dir().display()
+    ));
     Ok(0)
 }
 

@@ -28,7 +28,9 @@ pub fn status(raw: &str, json_out: bool) -> Result<i32> {
         crate::tools::require(target, false)
             .ok()
             .and_then(|tools| {
-                super::env_terraform(&dir, target, tools.terraform, &assets).state_list().ok()
+                super::env_terraform(&dir, target, tools.terraform, &assets)
+                    .state_list()
+                    .ok()
             })
             .unwrap_or_default()
     } else {
@@ -61,33 +63,77 @@ pub fn status(raw: &str, json_out: bool) -> Result<i32> {
         return Ok(0);
     }
     let mut out = String::new();
-    out.push_str(&format!("env:       {} (target {})\n", state.env, state.target.map(|t| t.as_str()).unwrap_or("-")));
-    out.push_str(&format!("status:    {}\n", serde_json::to_value(state.status)?.as_str().unwrap_or("?")));
-    let done: Vec<&str> = crate::report::Phase::UP.iter().map(|p| p.as_str()).filter(|p| state.phases.contains_key(*p)).collect();
-    out.push_str(&format!("completed: {}\n", if done.is_empty() { "-".into() } else { done.join(", ") }));
+    out.push_str(&format!(
+        "env:       {} (target {})\n",
+        state.env,
+        state.target.map(|t| t.as_str()).unwrap_or("-")
+    ));
+    out.push_str(&format!(
+        "status:    {}\n",
+        serde_json::to_value(state.status)?.as_str().unwrap_or("?")
+    ));
+    let done: Vec<&str> = crate::report::Phase::UP
+        .iter()
+        .map(|p| p.as_str())
+        .filter(|p| state.phases.contains_key(*p))
+        .collect();
+    out.push_str(&format!(
+        "completed: {}\n",
+        if done.is_empty() {
+            "-".into()
+        } else {
+            done.join(", ")
+        }
+    ));
     if let Some(f) = &state.last_failure {
-        out.push_str(&format!("last error: {} phase: {} (run {})\n", f.phase, f.message.lines().next().unwrap_or(""), f.run));
+        out.push_str(&format!(
+            "last error: {} phase: {} (run {})\n",
+            f.phase,
+            f.message.lines().next().unwrap_or(""),
+            f.run
+        ));
     }
     if state.interrupted {
         out.push_str("interrupted: yes (run `shadowops up` to resume)\n");
     }
     out.push_str(&format!(
         "expires:   {} ({} left; reaper {})\n",
-        state.expires_at.map(ttl::rfc3339).unwrap_or_else(|| "-".into()),
+        state
+            .expires_at
+            .map(ttl::rfc3339)
+            .unwrap_or_else(|| "-".into()),
         ttl::format_left(state.time_left()),
         match (state.reaper_pid, reaper_alive) {
             (Some(p), true) => format!("pid {p}"),
-            (Some(p), false) => format!("pid {p} gone — `shadowops reap` will collect it once expired"),
+            (Some(p), false) =>
+                format!("pid {p} gone — `shadowops reap` will collect it once expired"),
             (None, _) => "not armed".into(),
         }
     ));
     if let Some(s) = &shadow {
-        out.push_str(&format!("host:      ssh {}@{} -p {} (shadowops ssh --env {raw})\n", s.host.ssh_user, s.host.address, s.host.ssh_port));
-        out.push_str(&format!("warehouse: {} {}:{} db {} user {}\n", s.warehouse.kind, s.warehouse.host, s.warehouse.port, s.warehouse.database, s.warehouse.user));
-        out.push_str(&format!("airflow:   {} (admin password in {})\n", s.airflow.url, dir.airflow_password_file().display()));
+        out.push_str(&format!(
+            "host:      ssh {}@{} -p {} (shadowops ssh --env {raw})\n",
+            s.host.ssh_user, s.host.address, s.host.ssh_port
+        ));
+        out.push_str(&format!(
+            "warehouse: {} {}:{} db {} user {}\n",
+            s.warehouse.kind,
+            s.warehouse.host,
+            s.warehouse.port,
+            s.warehouse.database,
+            s.warehouse.user
+        ));
+        out.push_str(&format!(
+            "airflow:   {} (admin password in {})\n",
+            s.airflow.url,
+            dir.airflow_password_file().display()
+        ));
     }
     if !resources.is_empty() {
-        out.push_str(&format!("resources: {} in Terraform state\n", resources.len()));
+        out.push_str(&format!(
+            "resources: {} in Terraform state\n",
+            resources.len()
+        ));
         for r in &resources {
             out.push_str(&format!("  - {r}\n"));
         }
@@ -95,7 +141,12 @@ pub fn status(raw: &str, json_out: bool) -> Result<i32> {
     if !state.durations.is_empty() {
         let d: Vec<String> = crate::report::Phase::UP
             .iter()
-            .filter_map(|p| state.durations.get(p.as_str()).map(|v| format!("{p} {v:.1}s")))
+            .filter_map(|p| {
+                state
+                    .durations
+                    .get(p.as_str())
+                    .map(|v| format!("{p} {v:.1}s"))
+            })
             .collect();
         out.push_str(&format!("durations: {}\n", d.join(", ")));
     }
@@ -115,12 +166,18 @@ pub fn status(raw: &str, json_out: bool) -> Result<i32> {
                 "  {:<20} {:<15} {}\n",
                 t["task_id"].as_str().unwrap_or("?"),
                 t["state"].as_str().unwrap_or("?"),
-                t["duration_s"].as_f64().map(|d| format!("{d:.1}s")).unwrap_or_else(|| "-".into())
+                t["duration_s"]
+                    .as_f64()
+                    .map(|d| format!("{d:.1}s"))
+                    .unwrap_or_else(|| "-".into())
             ));
         }
     }
     if let Some(r) = &state.last_run {
-        out.push_str(&format!("last run:  {r} ({})\n", dir.runs_dir().join(r).display()));
+        out.push_str(&format!(
+            "last run:  {r} ({})\n",
+            dir.runs_dir().join(r).display()
+        ));
     }
     print!("{out}");
     Ok(0)
@@ -130,7 +187,9 @@ pub fn list(json_out: bool, all: bool) -> Result<i32> {
     let home = env::home()?;
     let mut rows = Vec::new();
     for dir in env::all_envs(&home)? {
-        let Some(st) = dir.load_state()? else { continue };
+        let Some(st) = dir.load_state()? else {
+            continue;
+        };
         if st.status == Status::Destroyed && !all {
             continue;
         }
@@ -148,14 +207,21 @@ pub fn list(json_out: bool, all: bool) -> Result<i32> {
         eprintln!("no envs under {}", home.display());
         return Ok(0);
     }
-    println!("{:<30} {:<7} {:<13} {:<12} OWNER", "ENV", "TARGET", "STATUS", "TIME LEFT");
+    println!(
+        "{:<30} {:<7} {:<13} {:<12} OWNER",
+        "ENV", "TARGET", "STATUS", "TIME LEFT"
+    );
     for s in rows {
         println!(
             "{:<30} {:<7} {:<13} {:<12} {}",
             s.env,
             s.target.map(|t| t.as_str()).unwrap_or("-"),
             serde_json::to_value(s.status)?.as_str().unwrap_or("?"),
-            if s.status == Status::Destroyed { "-".into() } else { ttl::format_left(s.time_left()) },
+            if s.status == Status::Destroyed {
+                "-".into()
+            } else {
+                ttl::format_left(s.time_left())
+            },
             s.owner
         );
     }
@@ -169,7 +235,9 @@ pub fn plan(raw: &str, target: Target) -> Result<i32> {
         ))
     })?;
     if !dir.tfvars().exists() {
-        return Err(Failure::usage(format!("env {raw} has no terraform.tfvars.json (destroyed?)")));
+        return Err(Failure::usage(format!(
+            "env {raw} has no terraform.tfvars.json (destroyed?)"
+        )));
     }
     let state = dir.load_state()?.unwrap_or_default();
     let target = state.target.unwrap_or(target);
@@ -190,19 +258,58 @@ pub fn inventory(raw: &str, write: bool) -> Result<i32> {
     })?;
     let state = dir.load_state()?.unwrap_or_default();
     let assets = paths::assets()?;
-    let pipeline = state.pipeline_src.unwrap_or_else(|| assets.join("pipeline/example"));
-    let r = render::render(&assets.join("templates"), &render::masked(&shadow), &dir.known_hosts(), &pipeline, render::MASK)?;
-    println!("# {}\n{}", dir.ansible_dir().join("inventory.yml").display(), r.inventory);
-    println!("# {}\n{}", dir.ansible_dir().join("vars.yml").display(), r.vars);
-    println!("# {} (mode 0600; values masked)\n{}", dir.ansible_dir().join("secrets.yml").display(), r.secrets);
+    let pipeline = state
+        .pipeline_src
+        .unwrap_or_else(|| assets.join("pipeline/example"));
+    let r = render::render(
+        &assets.join("templates"),
+        &render::masked(&shadow),
+        &dir.known_hosts(),
+        &pipeline,
+        render::MASK,
+    )?;
+    println!(
+        "# {}\n{}",
+        dir.ansible_dir().join("inventory.yml").display(),
+        r.inventory
+    );
+    println!(
+        "# {}\n{}",
+        dir.ansible_dir().join("vars.yml").display(),
+        r.vars
+    );
+    println!(
+        "# {} (mode 0600; values masked)\n{}",
+        dir.ansible_dir().join("secrets.yml").display(),
+        r.secrets
+    );
     println!("# {}\n{}", dir.known_hosts().display(), r.known_hosts);
     if write {
-        let pw = std::fs::read_to_string(dir.airflow_password_file())?.trim().to_string();
-        let real = render::render(&assets.join("templates"), &shadow, &dir.known_hosts(), &pipeline, &pw)?;
+        let pw = std::fs::read_to_string(dir.airflow_password_file())?
+            .trim()
+            .to_string();
+        let real = render::render(
+            &assets.join("templates"),
+            &shadow,
+            &dir.known_hosts(),
+            &pipeline,
+            &pw,
+        )?;
         let files = render::write(&dir.ansible_dir(), &dir.known_hosts(), &real)?;
-        let cmd = crate::ansible::run::Playbook::new(std::path::PathBuf::from("ansible-playbook"), &assets).command(&files, &[]);
-        eprintln!("wrote {} (secrets.yml is 0600); to run the play by hand:", dir.ansible_dir().display());
-        eprintln!("  ANSIBLE_CONFIG={} {}", assets.join("ansible/ansible.cfg").display(), cmd.display());
+        let cmd = crate::ansible::run::Playbook::new(
+            std::path::PathBuf::from("ansible-playbook"),
+            &assets,
+        )
+        .command(&files, &[]);
+        eprintln!(
+            "wrote {} (secrets.yml is 0600); to run the play by hand:",
+            dir.ansible_dir().display()
+        );
+        eprintln!(
+            "  ANSIBLE_CONFIG={} {}",
+            assets.join("ansible/ansible.cfg").display(),
+            cmd.display()
+        );
     }
     Ok(0)
 }
@@ -223,7 +330,13 @@ fn phase_of(file: &str) -> &'static str {
     }
 }
 
-pub fn logs(raw: &str, run: Option<String>, phase: Option<String>, follow: bool, list: bool) -> Result<i32> {
+pub fn logs(
+    raw: &str,
+    run: Option<String>,
+    phase: Option<String>,
+    follow: bool,
+    list: bool,
+) -> Result<i32> {
     let dir = existing(raw)?;
     let runs = runrec::list(&dir.runs_dir())?;
     if list {
@@ -231,7 +344,11 @@ pub fn logs(raw: &str, run: Option<String>, phase: Option<String>, follow: bool,
             let s = runrec::load_summary(&dir.runs_dir().join(id));
             println!(
                 "{id}  {}",
-                s.map(|s| format!("{} {} (exit {}, {:.1}s)", s.command, s.outcome, s.exit_code, s.total_s)).unwrap_or_default()
+                s.map(|s| format!(
+                    "{} {} (exit {}, {:.1}s)",
+                    s.command, s.outcome, s.exit_code, s.total_s
+                ))
+                .unwrap_or_default()
             );
         }
         return Ok(0);
@@ -239,16 +356,32 @@ pub fn logs(raw: &str, run: Option<String>, phase: Option<String>, follow: bool,
     let id = match run {
         Some(r) => {
             if !runs.contains(&r) {
-                return Err(Failure::usage(format!("no run {r:?} for env {raw} (shadowops logs --env {raw} --list)")));
+                return Err(Failure::usage(format!(
+                    "no run {r:?} for env {raw} (shadowops logs --env {raw} --list)"
+                )));
             }
             r
         }
-        None => runs.last().cloned().ok_or_else(|| Failure::usage(format!("env {raw} has no runs yet")))?,
+        None => runs
+            .last()
+            .cloned()
+            .ok_or_else(|| Failure::usage(format!("env {raw} has no runs yet")))?,
     };
     if let Some(p) = &phase {
-        let known = ["vars", "provision", "handoff", "configure", "pipeline", "destroy", "run"];
+        let known = [
+            "vars",
+            "provision",
+            "handoff",
+            "configure",
+            "pipeline",
+            "destroy",
+            "run",
+        ];
         if !known.contains(&p.as_str()) {
-            return Err(Failure::usage(format!("unknown phase {p:?} (one of {})", known.join(", "))));
+            return Err(Failure::usage(format!(
+                "unknown phase {p:?} (one of {})",
+                known.join(", ")
+            )));
         }
     }
     let run_dir = dir.runs_dir().join(&id);
@@ -309,15 +442,21 @@ pub fn logs(raw: &str, run: Option<String>, phase: Option<String>, follow: bool,
 pub fn ssh(raw: &str, cmd: Vec<String>) -> Result<i32> {
     use std::os::unix::process::CommandExt;
     let dir = existing(raw)?;
-    let shadow = contract(&dir)
-        .ok_or_else(|| Failure::usage(format!("env {raw} has no host yet (not provisioned, or destroyed)")))?;
+    let shadow = contract(&dir).ok_or_else(|| {
+        Failure::usage(format!(
+            "env {raw} has no host yet (not provisioned, or destroyed)"
+        ))
+    })?;
     let mut c = std::process::Command::new("ssh");
     c.arg("-i")
         .arg(&shadow.host.ssh_private_key_file)
         .arg("-p")
         .arg(shadow.host.ssh_port.to_string())
         .arg("-o")
-        .arg(format!("UserKnownHostsFile={}", dir.known_hosts().display()))
+        .arg(format!(
+            "UserKnownHostsFile={}",
+            dir.known_hosts().display()
+        ))
         .arg("-o")
         .arg("StrictHostKeyChecking=yes")
         .arg("-o")
@@ -335,7 +474,12 @@ pub fn doctor(json_out: bool) -> Result<i32> {
     let checks = crate::tools::check_all(Target::Local);
     let missing = checks.iter().any(|c| c.required && c.problem.is_some());
     if json_out {
-        println!("{}", serde_json::to_string_pretty(&json!({"ok": !missing, "tools": checks, "assets": paths::assets().ok(), "cache": paths::cache()}))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &json!({"ok": !missing, "tools": checks, "assets": paths::assets().ok(), "cache": paths::cache()})
+            )?
+        );
     } else {
         for c in &checks {
             let state = match (&c.problem, c.required) {
@@ -346,7 +490,10 @@ pub fn doctor(json_out: bool) -> Result<i32> {
             println!(
                 "{state} {:<17} {:<45} {}",
                 c.name,
-                c.path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "-".into()),
+                c.path
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|| "-".into()),
                 c.version.as_deref().unwrap_or("")
             );
             if let Some(p) = &c.problem {

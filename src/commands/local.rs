@@ -33,7 +33,10 @@ pub fn build_images(assets: &Path, log_dir: &Path) -> Result<Images> {
         .arg(assets.join("images/build.sh"))
         .env("CONTAINERS_CONF", containers_conf(assets))
         .env("SHADOWOPS_CACHE", paths::cache())
-        .logs(log_dir.join("images.log"), log_dir.join("images.stderr.log"))
+        .logs(
+            log_dir.join("images.log"),
+            log_dir.join("images.stderr.log"),
+        )
         .capture();
     let out = process::run_ok(&cmd, |is_err, l| {
         if is_err {
@@ -41,15 +44,30 @@ pub fn build_images(assets: &Path, log_dir: &Path) -> Result<Images> {
         }
     })
     .context("building the local base images")?;
-    let json = out.stdout.lines().rev().find(|l| l.trim_start().starts_with('{')).unwrap_or("");
-    serde_json::from_str(json).with_context(|| format!("images/build.sh printed no image JSON (got {:?})", out.stdout))
+    let json = out
+        .stdout
+        .lines()
+        .rev()
+        .find(|l| l.trim_start().starts_with('{'))
+        .unwrap_or("");
+    serde_json::from_str(json).with_context(|| {
+        format!(
+            "images/build.sh printed no image JSON (got {:?})",
+            out.stdout
+        )
+    })
 }
 
 /// Pick a free /24 in 10.213.0.0/16: not used by any podman network nor by
 /// another env under this home. Chosen once per env and kept in env.json.
 pub fn allocate_subnet(assets: &Path, home: &Path, me: &str) -> Result<String> {
     let mut used = BTreeSet::new();
-    let out = process::run_ok(&podman(assets).args(["network", "ls", "--format", "json"]).capture(), |_, _| {})?;
+    let out = process::run_ok(
+        &podman(assets)
+            .args(["network", "ls", "--format", "json"])
+            .capture(),
+        |_, _| {},
+    )?;
     let nets: serde_json::Value = serde_json::from_str(&out.stdout).unwrap_or_default();
     for net in nets.as_array().into_iter().flatten() {
         for s in net["subnets"].as_array().into_iter().flatten() {
@@ -71,7 +89,10 @@ pub fn allocate_subnet(assets: &Path, home: &Path, me: &str) -> Result<String> {
         }
     }
     // Start from a hash of the name so parallel homes rarely collide.
-    let seed = me.bytes().fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32)) % 250;
+    let seed = me
+        .bytes()
+        .fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32))
+        % 250;
     for i in 0..250 {
         let n = 1 + (seed + i) % 250;
         let cidr = format!("10.213.{n}.0/24");
@@ -87,14 +108,24 @@ pub fn allocate_subnet(assets: &Path, home: &Path, me: &str) -> Result<String> {
 pub fn sweep_env(assets: &Path, env: &str) -> Result<usize> {
     let label = format!("label=shadowops.env={env}");
     let mut removed = 0;
-    let ps = process::run(&podman(assets).args(["ps", "-a", "-q", "--filter", &label]).capture(), |_, _| {})?;
+    let ps = process::run(
+        &podman(assets)
+            .args(["ps", "-a", "-q", "--filter", &label])
+            .capture(),
+        |_, _| {},
+    )?;
     let ids: Vec<&str> = ps.stdout.split_whitespace().collect();
     if !ids.is_empty() {
-        process::run_ok(&podman(assets).args(["rm", "-f", "-t", "2"]).args(&ids), |_, _| {})?;
+        process::run_ok(
+            &podman(assets).args(["rm", "-f", "-t", "2"]).args(&ids),
+            |_, _| {},
+        )?;
         removed += ids.len();
     }
     let nets = process::run(
-        &podman(assets).args(["network", "ls", "-q", "--filter", &label]).capture(),
+        &podman(assets)
+            .args(["network", "ls", "-q", "--filter", &label])
+            .capture(),
         |_, _| {},
     )?;
     for n in nets.stdout.split_whitespace() {
@@ -121,17 +152,31 @@ pub fn sweep_expired(home: &Path, dry_run: bool) -> Result<usize> {
     let assets = paths::assets()?;
     let now = SystemTime::now();
     let out = process::run(
-        &podman(&assets).args(["ps", "-a", "--filter", "label=shadowops.managed=true", "--format", "json"]).capture(),
+        &podman(&assets)
+            .args([
+                "ps",
+                "-a",
+                "--filter",
+                "label=shadowops.managed=true",
+                "--format",
+                "json",
+            ])
+            .capture(),
         |_, _| {},
     )?;
     let entries: Vec<PsEntry> = serde_json::from_str(out.stdout.trim()).unwrap_or_default();
     let mut envs = BTreeSet::new();
     for e in entries {
         let labels = e.labels.unwrap_or_default();
-        let (Some(env_name), Some(exp)) = (labels.get("shadowops.env"), labels.get("shadowops.expires_at")) else {
+        let (Some(env_name), Some(exp)) = (
+            labels.get("shadowops.env"),
+            labels.get("shadowops.expires_at"),
+        ) else {
             continue;
         };
-        let expired = humantime::parse_rfc3339_weak(exp).map(|t| t <= now).unwrap_or(false);
+        let expired = humantime::parse_rfc3339_weak(exp)
+            .map(|t| t <= now)
+            .unwrap_or(false);
         if !expired {
             continue;
         }
@@ -139,13 +184,17 @@ pub fn sweep_expired(home: &Path, dry_run: bool) -> Result<usize> {
         if let Ok(name) = env::EnvName::parse(env_name) {
             let dir = EnvDir::new(home, name);
             if let Some(st) = dir.load_state()? {
-                let alive = st.status != env::Status::Destroyed && st.expires_at.is_some_and(|t| t > now);
+                let alive =
+                    st.status != env::Status::Destroyed && st.expires_at.is_some_and(|t| t > now);
                 if alive {
                     continue;
                 }
             }
         }
-        ui::debug(&format!("expired container {:?} of env {env_name}", e.names));
+        ui::debug(&format!(
+            "expired container {:?} of env {env_name}",
+            e.names
+        ));
         envs.insert(env_name.clone());
     }
     let mut failures = 0;
@@ -172,8 +221,12 @@ pub fn baked_tag_file() -> PathBuf {
 
 pub fn baked_image() -> Result<String> {
     let f = baked_tag_file();
-    let tag = std::fs::read_to_string(&f)
-        .map_err(|_| crate::error::Failure::usage(format!("no baked image yet ({} missing): run `shadowops bake` first", f.display())))?;
+    let tag = std::fs::read_to_string(&f).map_err(|_| {
+        crate::error::Failure::usage(format!(
+            "no baked image yet ({} missing): run `shadowops bake` first",
+            f.display()
+        ))
+    })?;
     Ok(tag.trim().to_string())
 }
 
@@ -187,21 +240,43 @@ pub fn bake(target: Target) -> Result<i32> {
     let exe = std::env::current_exe()?;
     let env_name = "bake";
     let status = std::process::Command::new(&exe)
-        .args(["up", "--env", env_name, "--until", "configure", "--ttl", "1h", "--on-failure", "destroy"])
+        .args([
+            "up",
+            "--env",
+            env_name,
+            "--until",
+            "configure",
+            "--ttl",
+            "1h",
+            "--on-failure",
+            "destroy",
+        ])
         .status()?;
     if !status.success() {
-        bail!("bake: `up --until configure` failed ({status}); see shadowops logs --env {env_name}");
+        bail!(
+            "bake: `up --until configure` failed ({status}); see shadowops logs --env {env_name}"
+        );
     }
     let stamp = crate::digest::Hasher::new()
         .tree(&assets.join("ansible"))
         .tree(&assets.join("images"))
         .finish();
     let tag = format!("localhost/shadowops-host-baked:{}", &stamp[..12]);
-    ui::phase("bake", &format!("committing shadowops-{env_name}-host as {tag}"));
+    ui::phase(
+        "bake",
+        &format!("committing shadowops-{env_name}-host as {tag}"),
+    );
     // Stop services cleanly first so the image holds no half-written files.
-    let c = podman(&assets).args(["commit", "--pause", &format!("shadowops-{env_name}-host"), &tag]);
+    let c = podman(&assets).args([
+        "commit",
+        "--pause",
+        &format!("shadowops-{env_name}-host"),
+        &tag,
+    ]);
     let committed = process::run_ok(&c, |_, l| ui::debug(l));
-    let destroyed = std::process::Command::new(&exe).args(["destroy", "--env", env_name]).status()?;
+    let destroyed = std::process::Command::new(&exe)
+        .args(["destroy", "--env", env_name])
+        .status()?;
     committed?;
     if !destroyed.success() {
         bail!("bake: image {tag} made but destroying the bake env failed; run shadowops destroy --env {env_name}");

@@ -18,9 +18,19 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::List { json, all } => info::list(json, all),
         Command::Plan { env, target } => info::plan(&env.name, target),
         Command::Inventory { env, write } => info::inventory(&env.name, write),
-        Command::Logs { env, run, phase, follow, list } => info::logs(&env.name, run, phase, follow, list),
+        Command::Logs {
+            env,
+            run,
+            phase,
+            follow,
+            list,
+        } => info::logs(&env.name, run, phase, follow, list),
         Command::Ssh { env, cmd } => info::ssh(&env.name, cmd),
-        Command::Extend { env, duration, max_ttl } => extend(&env.name, &duration, &max_ttl),
+        Command::Extend {
+            env,
+            duration,
+            max_ttl,
+        } => extend(&env.name, &duration, &max_ttl),
         Command::Reap { dry_run } => reap(dry_run),
         Command::Doctor { json } => info::doctor(json),
         Command::Bake { target } => local::bake(target),
@@ -35,11 +45,24 @@ pub fn run(cli: Cli) -> Result<i32> {
 /// Environment every Terraform child gets besides the runner's defaults.
 pub fn tf_env(target: crate::cli::Target, assets: &std::path::Path) -> Vec<(String, String)> {
     let mut v = vec![
-        ("CONTAINERS_CONF".to_string(), local::containers_conf(assets).display().to_string()),
-        ("SHADOWOPS_CACHE".to_string(), crate::paths::cache().display().to_string()),
+        (
+            "CONTAINERS_CONF".to_string(),
+            local::containers_conf(assets).display().to_string(),
+        ),
+        (
+            "SHADOWOPS_CACHE".to_string(),
+            crate::paths::cache().display().to_string(),
+        ),
     ];
     if target == crate::cli::Target::Aws {
-        for k in ["AWS_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"] {
+        for k in [
+            "AWS_PROFILE",
+            "AWS_REGION",
+            "AWS_DEFAULT_REGION",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+        ] {
             if let Ok(val) = std::env::var(k) {
                 v.push((k.to_string(), val));
             }
@@ -50,15 +73,24 @@ pub fn tf_env(target: crate::cli::Target, assets: &std::path::Path) -> Vec<(Stri
 
 /// Terraform for an existing env: its target's module, its state and the
 /// var files it recorded (destroy, plan, status and extend use the same).
-pub fn env_terraform(dir: &EnvDir, target: crate::cli::Target, bin: std::path::PathBuf, assets: &std::path::Path) -> crate::terraform::Terraform {
+pub fn env_terraform(
+    dir: &EnvDir,
+    target: crate::cli::Target,
+    bin: std::path::PathBuf,
+    assets: &std::path::Path,
+) -> crate::terraform::Terraform {
     crate::terraform::Terraform {
         bin,
         module: assets.join("terraform").join(target.as_str()),
         tf_dir: dir.tf_dir(),
-        var_files: [dir.tfvars(), dir.secret_tfvars(), dir.root.join("extra.tfvars.json")]
-            .into_iter()
-            .filter(|f| f.exists())
-            .collect(),
+        var_files: [
+            dir.tfvars(),
+            dir.secret_tfvars(),
+            dir.root.join("extra.tfvars.json"),
+        ]
+        .into_iter()
+        .filter(|f| f.exists())
+        .collect(),
         extra_env: tf_env(target, assets),
     }
 }
@@ -82,7 +114,9 @@ fn extend(raw: &str, duration: &str, max_ttl: &str) -> Result<i32> {
     let _lock = dir.lock(std::time::Duration::from_secs(30))?;
     let mut state = dir.load_state()?.unwrap_or_default();
     if state.status == env::Status::Destroyed {
-        return Err(Failure::usage(format!("env {raw} is destroyed; nothing to extend")));
+        return Err(Failure::usage(format!(
+            "env {raw} is destroyed; nothing to extend"
+        )));
     }
     let expires = std::time::SystemTime::now() + lease;
     if state.target == Some(crate::cli::Target::Aws) && dir.tfvars().exists() {
@@ -93,11 +127,18 @@ fn extend(raw: &str, duration: &str, max_ttl: &str) -> Result<i32> {
     state.expires_at = Some(expires);
     crate::ttl::write_lease_file(&dir, expires)?;
     // The running reaper re-reads env.json each second; re-arm only if it died.
-    if !state.reaper_pid.is_some_and(|p| crate::ttl::reaper_alive(p, raw)) {
+    if !state
+        .reaper_pid
+        .is_some_and(|p| crate::ttl::reaper_alive(p, raw))
+    {
         crate::ttl::arm(&dir, &mut state)?;
     }
     dir.save_state(&state)?;
-    println!("env {raw} now expires at {} (in {})", crate::ttl::rfc3339(expires), crate::ttl::format_left(Some(lease)));
+    println!(
+        "env {raw} now expires at {} (in {})",
+        crate::ttl::rfc3339(expires),
+        crate::ttl::format_left(Some(lease))
+    );
     Ok(0)
 }
 
@@ -110,12 +151,24 @@ fn retag_expiry(dir: &EnvDir, expires: std::time::SystemTime) -> Result<()> {
     let tools = crate::tools::require(crate::cli::Target::Aws, false)?;
     let tf = env_terraform(dir, crate::cli::Target::Aws, tools.terraform, &assets);
     let mut run = crate::runrec::Run::start(&dir.runs_dir(), dir.name.as_str(), "extend")?;
-    crate::ui::phase("extend", "terraform apply: moving the expiry tags and the Redshift pause");
+    crate::ui::phase(
+        "extend",
+        "terraform apply: moving the expiry tags and the Redshift pause",
+    );
     tf.init(&run.dir)?;
     let out = tf.apply(&run.dir, false)?;
     if !out.finished.success() {
-        let report = crate::terraform::run::failure(&out, crate::report::Phase::Provision, "apply of the new expiry failed")
-            .locate(dir.name.as_str(), run.dir.clone(), Some(run.file("terraform-apply.jsonl")), true);
+        let report = crate::terraform::run::failure(
+            &out,
+            crate::report::Phase::Provision,
+            "apply of the new expiry failed",
+        )
+        .locate(
+            dir.name.as_str(),
+            run.dir.clone(),
+            Some(run.file("terraform-apply.jsonl")),
+            true,
+        );
         run.finish("failed", report.exit_code(), 0.0)?;
         eprint!("{}", report.render());
         return Err(Failure::Phase(Box::new(report)).into());
@@ -131,17 +184,28 @@ fn reap(dry_run: bool) -> Result<i32> {
     let now = std::time::SystemTime::now();
     let mut failures = 0;
     for dir in env::all_envs(&home)? {
-        let Some(state) = dir.load_state()? else { continue };
+        let Some(state) = dir.load_state()? else {
+            continue;
+        };
         if state.status == env::Status::Destroyed {
             continue;
         }
         let expired = state.expires_at.is_some_and(|t| t <= now);
-        let reaper = state.reaper_pid.is_some_and(|p| crate::ttl::reaper_alive(p, dir.name.as_str()));
+        let reaper = state
+            .reaper_pid
+            .is_some_and(|p| crate::ttl::reaper_alive(p, dir.name.as_str()));
         if !expired || reaper {
             continue;
         }
         if dry_run {
-            println!("would destroy env {} (expired {})", dir.name, state.expires_at.map(crate::ttl::rfc3339).unwrap_or_default());
+            println!(
+                "would destroy env {} (expired {})",
+                dir.name,
+                state
+                    .expires_at
+                    .map(crate::ttl::rfc3339)
+                    .unwrap_or_default()
+            );
             continue;
         }
         // Another command (an `up`, a destroy, another reap) holds the env:
@@ -152,7 +216,7 @@ fn reap(dry_run: bool) -> Result<i32> {
         };
         // Re-check under the lock: a concurrent reap may have finished it.
         let state = dir.load_state()?.unwrap_or_default();
-        if state.status == env::Status::Destroyed || !state.expires_at.is_some_and(|t| t <= now) {
+        if state.status == env::Status::Destroyed || state.expires_at.is_none_or(|t| t > now) {
             continue;
         }
         crate::ui::phase("reap", &format!("env {} expired; destroying", dir.name));

@@ -44,7 +44,8 @@ pub fn run(args: UpArgs) -> Result<i32> {
     let lease = ttl::parse_lease(&args.ttl, &args.max_ttl)?;
     let assets = paths::assets()?;
     let pipeline_src = match &args.pipeline {
-        Some(p) => std::fs::canonicalize(p).map_err(|e| Failure::usage(format!("--pipeline {}: {e}", p.display())))?,
+        Some(p) => std::fs::canonicalize(p)
+            .map_err(|e| Failure::usage(format!("--pipeline {}: {e}", p.display())))?,
         None => assets.join("pipeline/example"),
     };
     if !pipeline_src.join("dags").is_dir() {
@@ -61,22 +62,39 @@ pub fn run(args: UpArgs) -> Result<i32> {
     }
     let var_file = match &args.var_file {
         Some(f) => {
-            let abs = std::fs::canonicalize(f).map_err(|e| Failure::usage(format!("--var-file {}: {e}", f.display())))?;
-            let text = std::fs::read_to_string(&abs).map_err(|e| Failure::usage(format!("--var-file {}: {e}", f.display())))?;
+            let abs = std::fs::canonicalize(f)
+                .map_err(|e| Failure::usage(format!("--var-file {}: {e}", f.display())))?;
+            let text = std::fs::read_to_string(&abs)
+                .map_err(|e| Failure::usage(format!("--var-file {}: {e}", f.display())))?;
             match serde_json::from_str::<serde_json::Value>(&text) {
                 Ok(serde_json::Value::Object(_)) => Some(abs),
-                _ => return Err(Failure::usage(format!("--var-file {}: expected a JSON object of Terraform variables", f.display()))),
+                _ => {
+                    return Err(Failure::usage(format!(
+                        "--var-file {}: expected a JSON object of Terraform variables",
+                        f.display()
+                    )))
+                }
             }
         }
         None => None,
     };
-    if args.dag_id.is_empty() || !args.dag_id.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
-        return Err(Failure::usage(format!("invalid --dag-id {:?}", args.dag_id)));
+    if args.dag_id.is_empty()
+        || !args
+            .dag_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+    {
+        return Err(Failure::usage(format!(
+            "invalid --dag-id {:?}",
+            args.dag_id
+        )));
     }
     let need_ansible = args.until != Some(UntilPhase::Provision);
     let tools = tools::require(args.target, need_ansible)?;
     if args.target == Target::Local && tools.podman.is_none() {
-        return Err(Failure::usage("the local target needs podman: run `make tools` (apt-get install podman runc)"));
+        return Err(Failure::usage(
+            "the local target needs podman: run `make tools` (apt-get install podman runc)",
+        ));
     }
     let home = env::home()?;
     let dir = EnvDir::new(&home, name);
@@ -98,7 +116,10 @@ pub fn run(args: UpArgs) -> Result<i32> {
     if state.status == Status::Destroyed {
         // A fresh life for a destroyed env: keep its run records, forget the rest.
         let runs = std::mem::take(&mut state.last_run);
-        state = EnvState { last_run: runs, ..Default::default() };
+        state = EnvState {
+            last_run: runs,
+            ..Default::default()
+        };
     }
     if state.created_at.is_none() {
         state.created_at = Some(SystemTime::now());
@@ -118,7 +139,20 @@ pub fn run(args: UpArgs) -> Result<i32> {
     });
     state.pipeline_src = Some(pipeline_src.clone());
     state.dag_id = Some(args.dag_id.clone());
-    let mut up = Up { args, dir, home, assets, tools, lease, pipeline_src, state, run, force_from, var_file, configured: None };
+    let mut up = Up {
+        args,
+        dir,
+        home,
+        assets,
+        tools,
+        lease,
+        pipeline_src,
+        state,
+        run,
+        force_from,
+        var_file,
+        configured: None,
+    };
     let outcome = up.phases();
     up.finish(outcome)
 }
@@ -133,7 +167,15 @@ impl Up {
     }
 
     fn phases(&mut self) -> Result<()> {
-        ui::phase("up", &format!("env {} on target {} (run {})", self.dir.name, self.args.target.as_str(), self.run.id));
+        ui::phase(
+            "up",
+            &format!(
+                "env {} on target {} (run {})",
+                self.dir.name,
+                self.args.target.as_str(),
+                self.run.id
+            ),
+        );
         let (tf, provision_digest) = self.timed(Phase::Vars, |up| up.vars())?;
         self.timed(Phase::Provision, |up| up.provision(&tf, &provision_digest))?;
         let shadow = self.timed(Phase::Handoff, |up| up.handoff(&tf))?;
@@ -155,7 +197,9 @@ impl Up {
         let secs = start.elapsed().as_secs_f64();
         let outcome = match &out {
             Ok(_) => "ok",
-            Err(e) if matches!(e.downcast_ref::<Failure>(), Some(Failure::Interrupted)) => "interrupted",
+            Err(e) if matches!(e.downcast_ref::<Failure>(), Some(Failure::Interrupted)) => {
+                "interrupted"
+            }
             Err(_) => "failed",
         };
         self.run.phase(phase, outcome, secs, None);
@@ -167,7 +211,11 @@ impl Up {
     fn mark(&mut self, phase: Phase, digest: String, secs: f64) -> Result<()> {
         self.state.phases.insert(
             phase.as_str().into(),
-            PhaseRecord { digest, completed_at: Some(SystemTime::now()), duration_s: secs },
+            PhaseRecord {
+                digest,
+                completed_at: Some(SystemTime::now()),
+                duration_s: secs,
+            },
         );
         self.state.updated_at = Some(SystemTime::now());
         self.dir.save_state(&self.state)
@@ -179,7 +227,8 @@ impl Up {
         let start = Instant::now();
         ui::phase("vars", "keys, secrets and Terraform variables");
         let keys = keys::ensure(&self.dir)?;
-        let warehouse_password = keys::ensure_secret(&self.dir.secrets_dir().join("warehouse-password"))?;
+        let warehouse_password =
+            keys::ensure_secret(&self.dir.secrets_dir().join("warehouse-password"))?;
         keys::ensure_secret(&self.dir.airflow_password_file())?;
         let expires_at = SystemTime::now() + self.lease;
         self.state.expires_at = Some(expires_at);
@@ -194,10 +243,14 @@ impl Up {
             ssh_host_key_public: keys.host_public.clone(),
             warehouse_database: "analytics".into(),
             warehouse_user: "shadow".into(),
-            mail_from: std::env::var("SHADOWOPS_MAIL_FROM").unwrap_or_else(|_| "shadowops@localhost".into()),
+            mail_from: std::env::var("SHADOWOPS_MAIL_FROM")
+                .unwrap_or_else(|_| "shadowops@localhost".into()),
             mail_to: std::env::var("SHADOWOPS_MAIL_TO").unwrap_or_else(|_| "team@localhost".into()),
         };
-        let mut secrets = vars::Secrets { warehouse_password, smtp_password: None };
+        let mut secrets = vars::Secrets {
+            warehouse_password,
+            smtp_password: None,
+        };
         let extra_env = super::tf_env(self.args.target, &self.assets);
         let inputs = match self.args.target {
             Target::Local => {
@@ -206,7 +259,9 @@ impl Up {
                 let host_image = local::host_image(self.args.image, &images)?;
                 let subnet = match &self.state.subnet_cidr {
                     Some(s) => s.clone(),
-                    None => local::allocate_subnet(&self.assets, &self.home, self.dir.name.as_str())?,
+                    None => {
+                        local::allocate_subnet(&self.assets, &self.home, self.dir.name.as_str())?
+                    }
                 };
                 self.state.subnet_cidr = Some(subnet.clone());
                 self.state.host_image = Some(host_image.clone());
@@ -231,25 +286,37 @@ impl Up {
                     common,
                     region: std::env::var("AWS_REGION").unwrap_or_else(|_| "eu-west-1".into()),
                     operator_cidr: self.args.allow_cidr.clone().unwrap_or_default(),
-                    smtp_host: std::env::var("SHADOWOPS_SMTP_HOST").unwrap_or_else(|_| "email-smtp.eu-west-1.amazonaws.com".into()),
-                    smtp_port: std::env::var("SHADOWOPS_SMTP_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(587),
+                    smtp_host: std::env::var("SHADOWOPS_SMTP_HOST")
+                        .unwrap_or_else(|_| "email-smtp.eu-west-1.amazonaws.com".into()),
+                    smtp_port: std::env::var("SHADOWOPS_SMTP_PORT")
+                        .ok()
+                        .and_then(|p| p.parse().ok())
+                        .unwrap_or(587),
                     smtp_user: std::env::var("SHADOWOPS_SMTP_USER").unwrap_or_default(),
                 })
             }
         };
         let tfvars = serde_json::to_vec_pretty(&inputs)?;
         std::fs::write(self.dir.tfvars(), &tfvars)?;
-        env::write_private(&self.dir.secret_tfvars(), &serde_json::to_vec_pretty(&secrets)?)?;
+        env::write_private(
+            &self.dir.secret_tfvars(),
+            &serde_json::to_vec_pretty(&secrets)?,
+        )?;
         // The run record keeps the (non-secret) inputs as they were.
         std::fs::write(self.run.file("terraform.tfvars.json"), &tfvars)?;
 
-        let module = self.assets.join("terraform").join(self.args.target.as_str());
+        let module = self
+            .assets
+            .join("terraform")
+            .join(self.args.target.as_str());
         // expires_at is left out: extending a lease must not re-provision.
         let mut for_digest: serde_json::Value = serde_json::from_slice(&tfvars)?;
         for_digest["expires_at"] = serde_json::Value::Null;
         let mut var_files = vec![self.dir.tfvars(), self.dir.secret_tfvars()];
         let mut h = Hasher::new();
-        h.str("tfvars", &for_digest.to_string()).file(&self.dir.secret_tfvars()).tree(&module);
+        h.str("tfvars", &for_digest.to_string())
+            .file(&self.dir.secret_tfvars())
+            .tree(&module);
         if let Some(extra) = &self.var_file {
             // Copied into the env so destroy sees the same inputs later.
             let copy = self.dir.root.join("extra.tfvars.json");
@@ -261,7 +328,13 @@ impl Up {
             let _ = std::fs::remove_file(self.dir.root.join("extra.tfvars.json"));
         }
         let digest = h.finish();
-        let tf = Terraform { bin: self.tools.terraform.clone(), module, tf_dir: self.dir.tf_dir(), var_files, extra_env };
+        let tf = Terraform {
+            bin: self.tools.terraform.clone(),
+            module,
+            tf_dir: self.dir.tf_dir(),
+            var_files,
+            extra_env,
+        };
         let secs = start.elapsed().as_secs_f64();
         self.mark(Phase::Vars, "-".into(), secs)?;
         Ok((tf, digest))
@@ -271,11 +344,17 @@ impl Up {
 
     fn provision(&mut self, tf: &Terraform, digest: &str) -> Result<()> {
         if self.state.phase_done(Phase::Provision, digest) && !self.forced(Phase::Provision) {
-            ui::phase("provision", "unchanged since the last apply; skipping terraform apply");
+            ui::phase(
+                "provision",
+                "unchanged since the last apply; skipping terraform apply",
+            );
             return Ok(());
         }
         let start = Instant::now();
-        ui::phase("provision", &format!("terraform apply ({})", tf.module.display()));
+        ui::phase(
+            "provision",
+            &format!("terraform apply ({})", tf.module.display()),
+        );
         self.state.status = Status::Provisioning;
         // Forget the old record first: a failed apply must be redone.
         self.state.phases.remove(Phase::Provision.as_str());
@@ -293,10 +372,16 @@ impl Up {
             return Err(self.fail(report, Some(self.run.file("terraform-apply.jsonl"))));
         }
         if let Some((add, change, remove)) = outcome.summary {
-            ui::ok(&format!("apply complete: {add} added, {change} changed, {remove} destroyed"));
+            ui::ok(&format!(
+                "apply complete: {add} added, {change} changed, {remove} destroyed"
+            ));
         }
         self.state.status = Status::Provisioned;
-        self.mark(Phase::Provision, digest.to_string(), start.elapsed().as_secs_f64())
+        self.mark(
+            Phase::Provision,
+            digest.to_string(),
+            start.elapsed().as_secs_f64(),
+        )
     }
 
     // ---- 3. handoff ------------------------------------------------------
@@ -307,13 +392,18 @@ impl Up {
             Ok(j) => j,
             Err(e) => {
                 return Err(self.fail(
-                    FailureReport::new(Phase::Handoff, "terraform output failed").with_detail(message_detail(&e)),
+                    FailureReport::new(Phase::Handoff, "terraform output failed")
+                        .with_detail(message_detail(&e)),
                     None,
                 ))
             }
         };
         let module = format!("terraform/{}", self.args.target.as_str());
-        let shadow = match contract::from_outputs(&json, self.dir.name.as_str(), self.args.target.as_str()) {
+        let shadow = match contract::from_outputs(
+            &json,
+            self.dir.name.as_str(),
+            self.args.target.as_str(),
+        ) {
             Ok(s) => s,
             Err(errors) => {
                 let n = errors.len();
@@ -326,7 +416,10 @@ impl Up {
                 return Err(self.fail(report, None));
             }
         };
-        env::write_private(&self.dir.root.join("contract.json"), &serde_json::to_vec_pretty(&shadow)?)?;
+        env::write_private(
+            &self.dir.root.join("contract.json"),
+            &serde_json::to_vec_pretty(&shadow)?,
+        )?;
         // The host key is pinned as soon as it is known, so `ssh` works
         // after `--until provision` too.
         std::fs::write(self.dir.known_hosts(), render::known_hosts_line(&shadow))?;
@@ -334,7 +427,14 @@ impl Up {
             self.run.file("contract.masked.json"),
             serde_json::to_vec_pretty(&render::masked(&shadow))?,
         )?;
-        ui::ok(&format!("host {}:{}, warehouse {} ({}), airflow {}", shadow.host.address, shadow.host.ssh_port, shadow.warehouse.host, shadow.warehouse.kind, shadow.airflow.url));
+        ui::ok(&format!(
+            "host {}:{}, warehouse {} ({}), airflow {}",
+            shadow.host.address,
+            shadow.host.ssh_port,
+            shadow.warehouse.host,
+            shadow.warehouse.kind,
+            shadow.airflow.url
+        ));
         Ok(shadow)
     }
 
@@ -343,7 +443,9 @@ impl Up {
     fn configure(&mut self, shadow: &Shadow) -> Result<()> {
         let start = Instant::now();
         ui::phase("configure", "inventory + ansible-playbook site.yml");
-        let airflow_pw = std::fs::read_to_string(self.dir.airflow_password_file())?.trim().to_string();
+        let airflow_pw = std::fs::read_to_string(self.dir.airflow_password_file())?
+            .trim()
+            .to_string();
         let rendered = render::render(
             &self.assets.join("templates"),
             shadow,
@@ -353,13 +455,22 @@ impl Up {
         )?;
         let files = render::write(&self.dir.ansible_dir(), &self.dir.known_hosts(), &rendered)?;
         // Masked copies for the run record (what was fed to Ansible).
-        let masked = render::render(&self.assets.join("templates"), &render::masked(shadow), &self.dir.known_hosts(), &self.pipeline_src, render::MASK)?;
+        let masked = render::render(
+            &self.assets.join("templates"),
+            &render::masked(shadow),
+            &self.dir.known_hosts(),
+            &self.pipeline_src,
+            render::MASK,
+        )?;
         std::fs::write(self.run.file("inventory.yml"), &masked.inventory)?;
         std::fs::write(self.run.file("vars.yml"), &masked.vars)?;
 
         if let Err(e) = wait_ssh(&shadow.host.address, shadow.host.ssh_port, ready_timeout()) {
-            let report = FailureReport::new(Phase::Configure, format!("host {} unreachable over SSH", shadow.host.address))
-                .with_detail(message_detail(&e));
+            let report = FailureReport::new(
+                Phase::Configure,
+                format!("host {} unreachable over SSH", shadow.host.address),
+            )
+            .with_detail(message_detail(&e));
             return Err(self.fail(report, None));
         }
         let digest = Hasher::new()
@@ -372,20 +483,34 @@ impl Up {
         let playbook = Playbook::new(self.tools.ansible_playbook.clone(), &self.assets);
         // A forced configure (--from configure or earlier) checks every task
         // instead of trusting the host's stamp of its last full run.
-        let extra: &[&str] = if self.forced(Phase::Configure) { &["-e", "shadow_fast_converge=false"] } else { &[] };
+        let extra: &[&str] = if self.forced(Phase::Configure) {
+            &["-e", "shadow_fast_converge=false"]
+        } else {
+            &[]
+        };
         let outcome = playbook.run(&files, &self.run.dir, extra)?;
         if !outcome.finished.success() {
             let report = crate::ansible::run::failure(&outcome);
             return Err(self.fail(report, Some(self.run.file("ansible-playbook.jsonl"))));
         }
-        ui::ok(&format!("playbook: {} tasks, changed={}", outcome.tasks, outcome.changed()));
+        ui::ok(&format!(
+            "playbook: {} tasks, changed={}",
+            outcome.tasks,
+            outcome.changed()
+        ));
         self.configured = Some((digest.clone(), outcome.changed()));
-        std::fs::write(self.run.file("ansible-stats.json"), serde_json::to_vec_pretty(&outcome.stats)?)?;
+        std::fs::write(
+            self.run.file("ansible-stats.json"),
+            serde_json::to_vec_pretty(&outcome.stats)?,
+        )?;
 
         let airflow = Airflow::new(&shadow.airflow.url);
         if let Err(e) = airflow.wait_healthy(Duration::from_secs(180)) {
-            let report = FailureReport::new(Phase::Configure, "Airflow did not become healthy after the play")
-                .with_detail(message_detail(&e));
+            let report = FailureReport::new(
+                Phase::Configure,
+                "Airflow did not become healthy after the play",
+            )
+            .with_detail(message_detail(&e));
             return Err(self.fail(report, None));
         }
         ui::ok(&format!(
@@ -404,22 +529,44 @@ impl Up {
         // The DAG run is the proof; when the play changed nothing and the
         // same inputs already passed, that proof still stands.
         let digest = Hasher::new()
-            .str("configure", self.configured.as_ref().map(|c| c.0.as_str()).unwrap_or(""))
+            .str(
+                "configure",
+                self.configured.as_ref().map(|c| c.0.as_str()).unwrap_or(""),
+            )
             .str("dag", &dag)
             .finish();
         let unchanged = self.configured.as_ref().is_some_and(|c| c.1 == 0);
-        let passed = self.state.pipeline.as_ref().is_some_and(|p| p["state"] == "success" && p["email_seen"] != false);
-        if unchanged && passed && self.state.phase_done(Phase::Pipeline, &digest) && !self.forced(Phase::Pipeline) {
-            let run = self.state.pipeline.as_ref().and_then(|p| p["run_id"].as_str()).unwrap_or("?").to_string();
+        let passed = self
+            .state
+            .pipeline
+            .as_ref()
+            .is_some_and(|p| p["state"] == "success" && p["email_seen"] != false);
+        if unchanged
+            && passed
+            && self.state.phase_done(Phase::Pipeline, &digest)
+            && !self.forced(Phase::Pipeline)
+        {
+            let run = self
+                .state
+                .pipeline
+                .as_ref()
+                .and_then(|p| p["run_id"].as_str())
+                .unwrap_or("?")
+                .to_string();
             ui::phase("pipeline", &format!("unchanged since DAG run {run} passed; skipping (--from pipeline runs it again)"));
             self.state.status = Status::Ready;
             return Ok(());
         }
-        ui::phase("pipeline", &format!("trigger DAG {dag} and follow every task"));
+        ui::phase(
+            "pipeline",
+            &format!("trigger DAG {dag} and follow every task"),
+        );
         self.state.phases.remove(Phase::Pipeline.as_str());
         let started = Instant::now();
         let since = SystemTime::now();
-        let pw = std::fs::read_to_string(self.dir.airflow_password_file())?.trim().to_string();
+        let pw = std::fs::read_to_string(self.dir.airflow_password_file())?
+            .trim()
+            .to_string();
         let mut airflow = Airflow::new(&shadow.airflow.url);
         let run_id = format!("shadowops__{}", self.run.id);
         let prep = (|| -> Result<()> {
@@ -429,13 +576,16 @@ impl Up {
             Ok(())
         })();
         if let Err(e) = prep {
-            let report = FailureReport::new(Phase::Pipeline, format!("could not start DAG {dag}")).with_detail(message_detail(&e));
+            let report = FailureReport::new(Phase::Pipeline, format!("could not start DAG {dag}"))
+                .with_detail(message_detail(&e));
             return Err(self.fail(report, None));
         }
         let (state, mut tasks) = match airflow.follow(&dag, &run_id, Duration::from_secs(1800)) {
             Ok(x) => x,
             Err(e) => {
-                let report = FailureReport::new(Phase::Pipeline, format!("following DAG run {run_id}")).with_detail(message_detail(&e));
+                let report =
+                    FailureReport::new(Phase::Pipeline, format!("following DAG run {run_id}"))
+                        .with_detail(message_detail(&e));
                 return Err(self.fail(report, None));
             }
         };
@@ -465,19 +615,34 @@ impl Up {
         };
         if state == "success" {
             if let Some(inbox) = &shadow.mail.inbox_dir {
-                let mail = pipeline::wait_for_mail(Path::new(inbox), &run_id, since, Duration::from_secs(60))?;
+                let mail = pipeline::wait_for_mail(
+                    Path::new(inbox),
+                    &run_id,
+                    since,
+                    Duration::from_secs(60),
+                )?;
                 run.email_seen = Some(mail.is_some());
                 if let Some(m) = mail {
                     run.email_subject = Some(m.subject.clone());
                     run.email_summary = Some(m.body_text.chars().take(400).collect());
-                    ui::ok(&format!("success e-mail: {} ({})", m.subject, m.file.display()));
+                    ui::ok(&format!(
+                        "success e-mail: {} ({})",
+                        m.subject,
+                        m.file.display()
+                    ));
                 }
             } else {
-                ui::info(&format!("  e-mail sent via {}; this target has no inbox to check", shadow.mail.smtp_host));
+                ui::info(&format!(
+                    "  e-mail sent via {}; this target has no inbox to check",
+                    shadow.mail.smtp_host
+                ));
             }
         }
         run.duration_s = started.elapsed().as_secs_f64();
-        std::fs::write(self.run.file("pipeline.json"), serde_json::to_vec_pretty(&run)?)?;
+        std::fs::write(
+            self.run.file("pipeline.json"),
+            serde_json::to_vec_pretty(&run)?,
+        )?;
         self.state.pipeline = Some(serde_json::to_value(&run)?);
         self.dir.save_state(&self.state)?;
         if let Some(j) = &self.args.junit {
@@ -491,7 +656,10 @@ impl Up {
             return Err(self.fail(report, None));
         }
         if run.email_seen == Some(false) {
-            let report = pipeline::failure(&run, "all tasks succeeded but the success e-mail never arrived: do not deploy");
+            let report = pipeline::failure(
+                &run,
+                "all tasks succeeded but the success e-mail never arrived: do not deploy",
+            );
             return Err(self.fail(report, shadow.mail.inbox_dir.as_ref().map(PathBuf::from)));
         }
         self.state.status = Status::Ready;
@@ -501,14 +669,22 @@ impl Up {
     // ---- 6. lease --------------------------------------------------------
 
     fn arm_lease(&mut self) -> Result<()> {
-        let expires = self.state.expires_at.ok_or_else(|| anyhow!("no expiry recorded"))?;
+        let expires = self
+            .state
+            .expires_at
+            .ok_or_else(|| anyhow!("no expiry recorded"))?;
         if self.args.wait {
             return Ok(()); // handled in finish(): foreground countdown
         }
         let pid = ttl::arm(&self.dir, &mut self.state)?;
         ui::phase(
             "lease",
-            &format!("expires at {} (in {}); reaper pid {pid}, log {}", ttl::rfc3339(expires), ttl::format_left(self.state.time_left()), self.dir.reaper_log().display()),
+            &format!(
+                "expires at {} (in {}); reaper pid {pid}, log {}",
+                ttl::rfc3339(expires),
+                ttl::format_left(self.state.time_left()),
+                self.dir.reaper_log().display()
+            ),
         );
         Ok(())
     }
@@ -525,16 +701,21 @@ impl Up {
         });
         self.state.status = Status::Failed;
         let _ = self.dir.save_state(&self.state);
-        let _ = std::fs::write(self.run.file("failure.json"), serde_json::to_vec_pretty(&report).unwrap_or_default());
+        let _ = std::fs::write(
+            self.run.file("failure.json"),
+            serde_json::to_vec_pretty(&report).unwrap_or_default(),
+        );
         Failure::Phase(Box::new(report)).into()
     }
 
     fn on_failure(&self) -> OnFailure {
-        self.args.on_failure.unwrap_or(if std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false") {
-            OnFailure::Destroy
-        } else {
-            OnFailure::Keep
-        })
+        self.args.on_failure.unwrap_or(
+            if std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false") {
+                OnFailure::Destroy
+            } else {
+                OnFailure::Keep
+            },
+        )
     }
 
     fn finish(mut self, outcome: Result<()>) -> Result<i32> {
@@ -545,12 +726,24 @@ impl Up {
                 None => crate::error::EXIT_OTHER,
             },
         };
-        let interrupted = matches!(outcome.as_ref().err().and_then(|e| e.downcast_ref::<Failure>()), Some(Failure::Interrupted));
+        let interrupted = matches!(
+            outcome
+                .as_ref()
+                .err()
+                .and_then(|e| e.downcast_ref::<Failure>()),
+            Some(Failure::Interrupted)
+        );
         if interrupted {
             self.state.interrupted = true;
             self.state.status = Status::Interrupted;
             self.state.last_failure = Some(env::LastFailure {
-                phase: self.run.summary.phases.last().map(|p| p.phase).unwrap_or(Phase::Vars),
+                phase: self
+                    .run
+                    .summary
+                    .phases
+                    .last()
+                    .map(|p| p.phase)
+                    .unwrap_or(Phase::Vars),
                 message: "interrupted by a signal".into(),
                 run: self.run.id.clone(),
                 at: Some(SystemTime::now()),
@@ -560,15 +753,32 @@ impl Up {
         } else if let Err(e) = &outcome {
             if e.downcast_ref::<Failure>().is_none() {
                 // An unexpected error (not a phase report): still recorded.
-                let phase = self.run.summary.phases.last().map(|p| p.phase).unwrap_or(Phase::Vars);
+                let phase = self
+                    .run
+                    .summary
+                    .phases
+                    .last()
+                    .map(|p| p.phase)
+                    .unwrap_or(Phase::Vars);
                 self.state.status = Status::Failed;
-                self.state.last_failure = Some(env::LastFailure { phase, message: format!("{e:#}"), run: self.run.id.clone(), at: Some(SystemTime::now()) });
+                self.state.last_failure = Some(env::LastFailure {
+                    phase,
+                    message: format!("{e:#}"),
+                    run: self.run.id.clone(),
+                    at: Some(SystemTime::now()),
+                });
             }
         }
         let _ = self.dir.save_state(&self.state);
         let usage = rusage_self();
         self.run.summary.driver_overhead_s = 0.0;
-        let result_label = if code == 0 { "ok" } else if interrupted { "interrupted" } else { "failed" };
+        let result_label = if code == 0 {
+            "ok"
+        } else if interrupted {
+            "interrupted"
+        } else {
+            "failed"
+        };
         self.run.finish(result_label, code, 0.0)?;
         // Driver CPU time, the honest measure of our own overhead.
         self.run.summary.driver_overhead_s = usage;
@@ -577,7 +787,12 @@ impl Up {
         if let Err(e) = &outcome {
             if let Some(Failure::Phase(report)) = e.downcast_ref::<Failure>() {
                 if self.args.json {
-                    println!("{}", serde_json::to_string_pretty(&serde_json::json!({"env": self.dir.name.as_str(), "outcome": "failed", "failure": report, "run": self.run.id}))?);
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(
+                            &serde_json::json!({"env": self.dir.name.as_str(), "outcome": "failed", "failure": report, "run": self.run.id})
+                        )?
+                    );
                 }
                 eprint!("{}", report.render());
             }
@@ -601,16 +816,22 @@ impl Up {
             return outcome.map(|_| code);
         }
         if self.args.json {
-            println!("{}", serde_json::to_string_pretty(&serde_json::json!({
-                "env": self.dir.name.as_str(),
-                "outcome": "ok",
-                "run": self.run.id,
-                "expires_at": self.state.expires_at.map(ttl::rfc3339),
-                "durations": self.state.durations,
-                "pipeline": self.state.pipeline,
-            }))?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({
+                    "env": self.dir.name.as_str(),
+                    "outcome": "ok",
+                    "run": self.run.id,
+                    "expires_at": self.state.expires_at.map(ttl::rfc3339),
+                    "durations": self.state.durations,
+                    "pipeline": self.state.pipeline,
+                }))?
+            );
         }
-        ui::ok(&format!("env {} is up ({:.1}s)", self.dir.name, self.run.summary.total_s));
+        ui::ok(&format!(
+            "env {} is up ({:.1}s)",
+            self.dir.name, self.run.summary.total_s
+        ));
         if self.args.wait {
             return self.wait_then_destroy();
         }
@@ -620,7 +841,13 @@ impl Up {
     /// `--wait`: a countdown in the foreground, destroy at the deadline or on Ctrl-C.
     fn wait_then_destroy(self) -> Result<i32> {
         let deadline = self.state.expires_at.unwrap_or_else(SystemTime::now);
-        ui::phase("wait", &format!("staying up until {} (Ctrl-C destroys now)", ttl::rfc3339(deadline)));
+        ui::phase(
+            "wait",
+            &format!(
+                "staying up until {} (Ctrl-C destroys now)",
+                ttl::rfc3339(deadline)
+            ),
+        );
         let mut last_print = Instant::now() - Duration::from_secs(3600);
         loop {
             let now = SystemTime::now();
@@ -628,7 +855,10 @@ impl Up {
                 break;
             }
             if last_print.elapsed() >= Duration::from_secs(30) {
-                ui::info(&format!("  {} left", ttl::format_left(deadline.duration_since(now).ok())));
+                ui::info(&format!(
+                    "  {} left",
+                    ttl::format_left(deadline.duration_since(now).ok())
+                ));
                 last_print = Instant::now();
             }
             std::thread::sleep(Duration::from_millis(250));
@@ -640,8 +870,14 @@ impl Up {
 
 fn message_detail(e: &anyhow::Error) -> Detail {
     match e.downcast_ref::<crate::process::ProcessError>() {
-        Some(p) => Detail::Message { message: format!("`{}` failed ({})", p.command, p.status), tail: p.stderr_tail.clone() },
-        None => Detail::Message { message: format!("{e:#}"), tail: Vec::new() },
+        Some(p) => Detail::Message {
+            message: format!("`{}` failed ({})", p.command, p.status),
+            tail: p.stderr_tail.clone(),
+        },
+        None => Detail::Message {
+            message: format!("{e:#}"),
+            tail: Vec::new(),
+        },
     }
 }
 
@@ -649,7 +885,10 @@ fn message_detail(e: &anyhow::Error) -> Detail {
 /// a moment before it can answer. Bounded backoff.
 pub fn wait_ssh(host: &str, port: u16, limit: Duration) -> Result<()> {
     use std::io::Read;
-    let addr = (host, port).to_socket_addrs()?.next().ok_or_else(|| anyhow!("cannot resolve {host}"))?;
+    let addr = (host, port)
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| anyhow!("cannot resolve {host}"))?;
     let start = Instant::now();
     let mut delay = Duration::from_millis(200);
     let mut last = String::new();
@@ -670,17 +909,29 @@ pub fn wait_ssh(host: &str, port: u16, limit: Duration) -> Result<()> {
         std::thread::sleep(delay);
         delay = (delay * 2).min(Duration::from_secs(3));
     }
-    bail!("no SSH answer from {addr} within {}s: {last}", limit.as_secs())
+    bail!(
+        "no SSH answer from {addr} within {}s: {last}",
+        limit.as_secs()
+    )
 }
 
 /// Bound of the readiness waits (SSH, Airflow): `SHADOWOPS_READY_TIMEOUT`
 /// seconds, default 90.
 fn ready_timeout() -> Duration {
-    Duration::from_secs(std::env::var("SHADOWOPS_READY_TIMEOUT").ok().and_then(|v| v.parse().ok()).unwrap_or(90))
+    Duration::from_secs(
+        std::env::var("SHADOWOPS_READY_TIMEOUT")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(90),
+    )
 }
 
 fn validate_cidr(cidr: &str) -> Result<()> {
-    let bad = || Failure::usage(format!("invalid --allow-cidr {cidr:?}: expected IPv4 CIDR like 203.0.113.7/32"));
+    let bad = || {
+        Failure::usage(format!(
+            "invalid --allow-cidr {cidr:?}: expected IPv4 CIDR like 203.0.113.7/32"
+        ))
+    };
     let (ip, len) = cidr.split_once('/').ok_or_else(bad)?;
     ip.parse::<std::net::Ipv4Addr>().map_err(|_| bad())?;
     let len: u8 = len.parse().map_err(|_| bad())?;

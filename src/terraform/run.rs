@@ -31,7 +31,12 @@ impl Terraform {
     }
 
     fn cmd(&self, args: &[&str]) -> Cmd {
-        let assets = self.module.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default();
+        let assets = self
+            .module
+            .parent()
+            .and_then(Path::parent)
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
         let mut c = Cmd::new(&self.bin)
             .arg(format!("-chdir={}", self.module.display()))
             .args(args)
@@ -60,27 +65,54 @@ impl Terraform {
             // A team backend (e.g. S3 with locking, docs/aws.md): its settings
             // file, and one state key per env.
             Some(file) => {
-                let env = self.tf_dir.parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                c.arg(format!("-backend-config={}", std::path::Path::new(&file).display()))
-                    .arg(format!("-backend-config=key=shadowops/{env}/terraform.tfstate"))
-                    .arg("-reconfigure")
+                let env = self
+                    .tf_dir
+                    .parent()
+                    .and_then(|p| p.file_name())
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                c.arg(format!(
+                    "-backend-config={}",
+                    std::path::Path::new(&file).display()
+                ))
+                .arg(format!(
+                    "-backend-config=key=shadowops/{env}/terraform.tfstate"
+                ))
+                .arg("-reconfigure")
             }
-            None => c.arg(format!("-backend-config=path={}", self.state_path().display())),
+            None => c.arg(format!(
+                "-backend-config=path={}",
+                self.state_path().display()
+            )),
         };
-        let c = c.logs(log_dir.join("terraform-init.log"), log_dir.join("terraform-init.stderr.log"));
+        let c = c.logs(
+            log_dir.join("terraform-init.log"),
+            log_dir.join("terraform-init.stderr.log"),
+        );
         process::run_ok(&c, |_, l| ui::debug(l))
     }
 
     /// `apply -json` (or `apply -destroy -json`), streaming events.
     pub fn apply(&self, log_dir: &Path, destroy: bool) -> Result<ApplyOutcome> {
-        let stem = if destroy { "terraform-destroy" } else { "terraform-apply" };
-        let mut args = vec!["apply", "-json", "-input=false", "-auto-approve", "-lock-timeout=60s"];
+        let stem = if destroy {
+            "terraform-destroy"
+        } else {
+            "terraform-apply"
+        };
+        let mut args = vec![
+            "apply",
+            "-json",
+            "-input=false",
+            "-auto-approve",
+            "-lock-timeout=60s",
+        ];
         if destroy {
             args.push("-destroy");
         }
-        let c = self
-            .with_var_files(self.cmd(&args))
-            .logs(log_dir.join(format!("{stem}.jsonl")), log_dir.join(format!("{stem}.stderr.log")));
+        let c = self.with_var_files(self.cmd(&args)).logs(
+            log_dir.join(format!("{stem}.jsonl")),
+            log_dir.join(format!("{stem}.stderr.log")),
+        );
         let activity = Activity::new();
         let mut diagnostics = Vec::new();
         let mut summary = None;
@@ -97,7 +129,9 @@ impl Terraform {
                     activity.finish(&addr, &addr, done_verb(&action), false)
                 }
                 Some(Event::Errored { addr, .. }) => activity.finish(&addr, &addr, "failed", true),
-                Some(Event::ProvisionOutput { addr, output }) => ui::debug(&format!("{addr}: {output}")),
+                Some(Event::ProvisionOutput { addr, output }) => {
+                    ui::debug(&format!("{addr}: {output}"))
+                }
                 Some(Event::Diagnostic { severity, detail }) => {
                     if severity == "error" {
                         diagnostics.push(detail);
@@ -105,11 +139,20 @@ impl Terraform {
                         ui::debug(&format!("terraform {severity}: {summary}"));
                     }
                 }
-                Some(Event::ChangeSummary { add, change, remove, .. }) => summary = Some((add, change, remove)),
+                Some(Event::ChangeSummary {
+                    add,
+                    change,
+                    remove,
+                    ..
+                }) => summary = Some((add, change, remove)),
                 _ => {}
             }
         })?;
-        Ok(ApplyOutcome { finished, diagnostics, summary })
+        Ok(ApplyOutcome {
+            finished,
+            diagnostics,
+            summary,
+        })
     }
 
     /// `output -json` — holds secrets in clear, so it is captured, never logged.
@@ -142,7 +185,10 @@ impl Terraform {
 
 /// Turn a failed apply into the report the user needs.
 pub fn failure(outcome: &ApplyOutcome, phase: Phase, what: &str) -> FailureReport {
-    let mut r = FailureReport::new(phase, format!("terraform {what} ({})", outcome.finished.describe()));
+    let mut r = FailureReport::new(
+        phase,
+        format!("terraform {what} ({})", outcome.finished.describe()),
+    );
     if outcome.diagnostics.is_empty() {
         r = r.with_detail(Detail::Message {
             message: "terraform reported no diagnostic; its last output was:".into(),
@@ -153,10 +199,16 @@ pub fn failure(outcome: &ApplyOutcome, phase: Phase, what: &str) -> FailureRepor
             },
         });
     } else {
-        if let Some(Detail::Terraform { address, summary, .. }) = outcome.diagnostics.first() {
+        if let Some(Detail::Terraform {
+            address, summary, ..
+        }) = outcome.diagnostics.first()
+        {
             r.summary = format!(
                 "{}{summary}",
-                address.as_ref().map(|a| format!("{a}: ")).unwrap_or_default()
+                address
+                    .as_ref()
+                    .map(|a| format!("{a}: "))
+                    .unwrap_or_default()
             );
         }
         r.details.extend(outcome.diagnostics.iter().cloned());

@@ -107,8 +107,14 @@ mod tests {
 
     #[test]
     fn secrets_never_debug_print() {
-        let s = Secrets { warehouse_password: "pw-123".into(), smtp_password: None };
+        let s = Secrets {
+            warehouse_password: "pw-123".into(),
+            smtp_password: None,
+        };
         assert!(!format!("{s:?}").contains("pw-123"));
-        assert_eq!(serde_json::to_value(&s).unwrap()["warehouse_password"], "pw-123");
+        assert_eq!(
+            serde_json::to_value(&s).unwrap()["warehouse_password"],
+            "pw-123"
+        );
     }
 }

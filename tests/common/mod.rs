@@ -16,7 +16,11 @@ pub fn bin() -> PathBuf {
 
 /// PATH with the project venv first (ansible, the terraform launcher).
 pub fn path_with_venv() -> String {
-    format!("{}:{}", repo().join(".venv/bin").display(), std::env::var("PATH").unwrap_or_default())
+    format!(
+        "{}:{}",
+        repo().join(".venv/bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
 }
 
 pub struct Sandbox {
@@ -28,24 +32,50 @@ pub struct Sandbox {
 impl Sandbox {
     /// Assets = the real repo.
     pub fn real() -> Sandbox {
-        let dir = tempfile::Builder::new().prefix("shadowops-test-").tempdir().unwrap();
-        Sandbox { dir, assets: repo(), envs: Vec::new() }
+        let dir = tempfile::Builder::new()
+            .prefix("shadowops-test-")
+            .tempdir()
+            .unwrap();
+        Sandbox {
+            dir,
+            assets: repo(),
+            envs: Vec::new(),
+        }
     }
 
     /// Assets whose terraform/local is the tf-contract fixture module (no
     /// containers), with the real templates, playbook and pipeline.
     pub fn fixture() -> Sandbox {
-        let dir = tempfile::Builder::new().prefix("shadowops-test-").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("shadowops-test-")
+            .tempdir()
+            .unwrap();
         let assets = dir.path().join("assets");
         std::fs::create_dir_all(assets.join("terraform")).unwrap();
         std::fs::create_dir_all(assets.join("images")).unwrap();
-        symlink(repo().join("tests/fixtures/tf-contract"), assets.join("terraform/local")).unwrap();
-        symlink(repo().join("terraform/cli.tfrc"), assets.join("terraform/cli.tfrc")).unwrap();
-        symlink(repo().join("tests/fixtures/images-stub/build.sh"), assets.join("images/build.sh")).unwrap();
+        symlink(
+            repo().join("tests/fixtures/tf-contract"),
+            assets.join("terraform/local"),
+        )
+        .unwrap();
+        symlink(
+            repo().join("terraform/cli.tfrc"),
+            assets.join("terraform/cli.tfrc"),
+        )
+        .unwrap();
+        symlink(
+            repo().join("tests/fixtures/images-stub/build.sh"),
+            assets.join("images/build.sh"),
+        )
+        .unwrap();
         for d in ["ansible", "templates", "pipeline", "podman"] {
             symlink(repo().join(d), assets.join(d)).unwrap();
         }
-        Sandbox { dir, assets, envs: Vec::new() }
+        Sandbox {
+            dir,
+            assets,
+            envs: Vec::new(),
+        }
     }
 
     pub fn home(&self) -> PathBuf {
@@ -116,7 +146,9 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in rd.flatten() {
             let p = e.path();
             if p.is_symlink() {
@@ -145,7 +177,11 @@ pub struct Cleanup<'a> {
 impl Drop for Cleanup<'_> {
     fn drop(&mut self) {
         for env in &self.envs {
-            let _ = self.sb.cmd(&["destroy", "--env", env]).env_remove("TF_VAR_fail_resource").output();
+            let _ = self
+                .sb
+                .cmd(&["destroy", "--env", env])
+                .env_remove("TF_VAR_fail_resource")
+                .output();
         }
     }
 }

@@ -18,7 +18,8 @@ use std::process::Command;
 const ENV: &str = "ci-1234";
 
 fn fixture() -> serde_json::Value {
-    let raw = std::fs::read_to_string(common::repo().join("tests/fixtures/contract-aws.json")).unwrap();
+    let raw =
+        std::fs::read_to_string(common::repo().join("tests/fixtures/contract-aws.json")).unwrap();
     serde_json::from_str(&raw).unwrap()
 }
 
@@ -27,7 +28,9 @@ fn ansible_playbook() -> PathBuf {
     if venv.is_file() {
         return venv;
     }
-    which::which("ansible-playbook").expect("ansible-playbook not found: run `make tools` (it installs ansible-core into .venv)")
+    which::which("ansible-playbook").expect(
+        "ansible-playbook not found: run `make tools` (it installs ansible-core into .venv)",
+    )
 }
 
 /// `shadowops inventory` prints each file after a `# <path>` header line.
@@ -36,12 +39,18 @@ fn split_sections(out: &str, env_dir: &Path) -> (String, String, String) {
     let headers = [
         format!("# {}\n", ansible.join("inventory.yml").display()),
         format!("# {}\n", ansible.join("vars.yml").display()),
-        format!("# {} (mode 0600; values masked)\n", ansible.join("secrets.yml").display()),
+        format!(
+            "# {} (mode 0600; values masked)\n",
+            ansible.join("secrets.yml").display()
+        ),
         format!("# {}\n", env_dir.join("known_hosts").display()),
     ];
     let at: Vec<usize> = headers
         .iter()
-        .map(|h| out.find(h.as_str()).unwrap_or_else(|| panic!("no section {h:?} in:\n{out}")))
+        .map(|h| {
+            out.find(h.as_str())
+                .unwrap_or_else(|| panic!("no section {h:?} in:\n{out}"))
+        })
         .collect();
     let body = |i: usize| out[at[i] + headers[i].len()..at[i + 1]].to_string();
     (body(0), body(1), body(2))
@@ -66,20 +75,35 @@ fn aws_contract_renders_and_the_playbook_accepts_it_with_the_redshift_jdbc_drive
         "env": ENV, "target": "aws", "owner": "ci", "status": "provisioned",
         "phases": {}, "interrupted": false, "durations": {}
     });
-    std::fs::write(env_dir.join("env.json"), serde_json::to_vec_pretty(&state).unwrap()).unwrap();
+    std::fs::write(
+        env_dir.join("env.json"),
+        serde_json::to_vec_pretty(&state).unwrap(),
+    )
+    .unwrap();
     let contract = fixture();
-    std::fs::write(env_dir.join("contract.json"), serde_json::to_vec_pretty(&contract).unwrap()).unwrap();
+    std::fs::write(
+        env_dir.join("contract.json"),
+        serde_json::to_vec_pretty(&contract).unwrap(),
+    )
+    .unwrap();
 
     // 1. The driver's own templates and renderer.
     let out = sandbox.cmd(&["inventory", "--env", ENV]).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "shadowops inventory failed: {}\n{stdout}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "shadowops inventory failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let (inventory, vars, secrets) = split_sections(&stdout, &env_dir);
     let warehouse = &contract["warehouse"];
     let driver = &warehouse["jdbc_driver"];
     for (key, want) in [
         ("warehouse_kind", &warehouse["kind"]),
-        ("warehouse_jdbc_driver_class", &warehouse["jdbc_driver_class"]),
+        (
+            "warehouse_jdbc_driver_class",
+            &warehouse["jdbc_driver_class"],
+        ),
         ("warehouse_jdbc_url", &warehouse["jdbc_url"]),
         ("jdbc_driver_source", &driver["source"]),
         ("jdbc_driver_url", &driver["url"]),
@@ -89,23 +113,40 @@ fn aws_contract_renders_and_the_playbook_accepts_it_with_the_redshift_jdbc_drive
         let line = format!("{key}: {want}\n");
         assert!(vars.contains(&line), "vars.yml lacks {line:?}:\n{vars}");
     }
-    assert!(!stdout.contains(warehouse["password"].as_str().unwrap()), "the warehouse password was printed");
-    assert!(!stdout.contains(contract["mail"]["password"].as_str().unwrap()), "the SMTP password was printed");
+    assert!(
+        !stdout.contains(warehouse["password"].as_str().unwrap()),
+        "the warehouse password was printed"
+    );
+    assert!(
+        !stdout.contains(contract["mail"]["password"].as_str().unwrap()),
+        "the SMTP password was printed"
+    );
 
     let work = sandbox.dir.path().join("ansible");
     std::fs::create_dir_all(&work).unwrap();
-    let (inv, vars_file, secrets_file) = (work.join("inventory.yml"), work.join("vars.yml"), work.join("secrets.yml"));
+    let (inv, vars_file, secrets_file) = (
+        work.join("inventory.yml"),
+        work.join("vars.yml"),
+        work.join("secrets.yml"),
+    );
     std::fs::write(&inv, &inventory).unwrap();
     std::fs::write(&vars_file, &vars).unwrap();
     std::fs::write(&secrets_file, &secrets).unwrap();
     let extra = |c: &mut Command| {
-        c.arg("-i").arg(&inv).arg("-e").arg(format!("@{}", vars_file.display())).arg("-e").arg(format!("@{}", secrets_file.display()));
+        c.arg("-i")
+            .arg(&inv)
+            .arg("-e")
+            .arg(format!("@{}", vars_file.display()))
+            .arg("-e")
+            .arg(format!("@{}", secrets_file.display()));
     };
 
     // 2. The real playbook parses with these inputs.
     let mut syntax = Command::new(ansible_playbook());
     extra(&mut syntax);
-    syntax.arg("--syntax-check").arg(common::repo().join("ansible/site.yml"));
+    syntax
+        .arg("--syntax-check")
+        .arg(common::repo().join("ansible/site.yml"));
     let out = ansible(&mut syntax);
     assert!(
         out.status.success(),
