@@ -69,6 +69,8 @@ test-pipeline: tools-test
 	scripts/test-pipeline.sh
 
 lint: tools
+	cargo fmt --all --check
+	cargo clippy --release --locked --all-targets -- -D warnings
 	scripts/static-checks.sh
 	cd ansible && $(VENV)/bin/ansible-lint --profile production .
 
