@@ -269,10 +269,15 @@ impl EnvState {
             .get(phase.as_str())
             .is_some_and(|r| r.digest == digest)
     }
+    /// Whole seconds left, rounded up: 0 means the lease has ended, never
+    /// "less than a second to go" (a script polling `time_left_s == 0` and
+    /// then running `reap` must find the env expired).
     pub fn time_left(&self) -> Option<Duration> {
         self.expires_at.map(|t| {
-            t.duration_since(SystemTime::now())
-                .unwrap_or(Duration::ZERO)
+            let left = t
+                .duration_since(SystemTime::now())
+                .unwrap_or(Duration::ZERO);
+            Duration::from_secs(left.as_secs() + u64::from(left.subsec_nanos() > 0))
         })
     }
 }
@@ -392,6 +397,17 @@ mod tests {
         assert!(dir.try_lock().unwrap().is_none());
         drop(held);
         assert!(dir.try_lock().unwrap().is_some());
+    }
+
+    #[test]
+    fn time_left_is_zero_only_once_the_lease_has_ended() {
+        let mut st = EnvState::default();
+        st.expires_at = Some(SystemTime::now() + Duration::from_millis(400));
+        assert_eq!(st.time_left(), Some(Duration::from_secs(1)));
+        st.expires_at = Some(SystemTime::now() - Duration::from_millis(1));
+        assert_eq!(st.time_left(), Some(Duration::ZERO));
+        st.expires_at = None;
+        assert_eq!(st.time_left(), None);
     }
 
     #[test]
