@@ -401,8 +401,10 @@ mod tests {
 
     #[test]
     fn time_left_is_zero_only_once_the_lease_has_ended() {
-        let mut st = EnvState::default();
-        st.expires_at = Some(SystemTime::now() + Duration::from_millis(400));
+        let mut st = EnvState {
+            expires_at: Some(SystemTime::now() + Duration::from_millis(400)),
+            ..Default::default()
+        };
         assert_eq!(st.time_left(), Some(Duration::from_secs(1)));
         st.expires_at = Some(SystemTime::now() - Duration::from_millis(1));
         assert_eq!(st.time_left(), Some(Duration::ZERO));

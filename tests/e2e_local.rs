@@ -389,7 +389,13 @@ fn e2e_faults_in_configure_and_pipeline_are_reported_and_resumed() {
     // 3. A broken R task: exit 13, task named with its log tail, no e-mail, env kept.
     let inbox = sb.env_dir(env).join("inbox");
     let mails_before = eml_files(&inbox).len();
-    let broken = repo().join("tests/fixtures/pipeline-broken");
+    let broken = sb.dir.path().join("pipeline-broken");
+    let made = std::process::Command::new(repo().join("tests/fixtures/break-pipeline.sh"))
+        .arg(repo().join("pipeline/example"))
+        .arg(&broken)
+        .status()
+        .unwrap();
+    assert!(made.success(), "break-pipeline.sh failed");
     let r = sb.run(&[
         "up",
         "--env",

@@ -227,6 +227,71 @@ fn a_failing_resource_is_reported_kept_resumed_and_destroyed() {
 }
 
 #[test]
+fn a_transient_cloud_error_is_retried_a_permanent_one_is_not() {
+    // The first apply is throttled (RequestLimitExceeded): it runs again and
+    // the env comes up; each attempt keeps its own log.
+    let mut sb = Sandbox::fixture();
+    sb.set("TF_VAR_transient_failures", "1")
+        .set("SHADOWOPS_TF_RETRY_DELAY", "1s");
+    let r = sb.run(&["up", "--env", "throttled", "--until", "provision"]);
+    r.expect(0);
+    assert!(
+        r.stderr.contains(
+            "transient cloud error (RequestLimitExceeded); running it again in 1s (attempt 2 of 3)"
+        ),
+        "{}",
+        r.stderr
+    );
+    let run = latest_run(&sb, "throttled");
+    assert!(run.join("terraform-apply.jsonl").exists());
+    assert!(run.join("terraform-apply.2.jsonl").exists());
+    assert!(!run.join("terraform-apply.3.jsonl").exists());
+    sb.run(&["destroy", "--env", "throttled"]).expect(0);
+
+    // Throttled more often than the retries allow: exit 10, and the report
+    // says so and points at the last attempt's log.
+    let mut sb = Sandbox::fixture();
+    sb.set("TF_VAR_transient_failures", "5")
+        .set("SHADOWOPS_TF_RETRIES", "1")
+        .set("SHADOWOPS_TF_RETRY_DELAY", "1s");
+    let r = sb.run(&["up", "--env", "throttled", "--until", "provision"]);
+    r.expect(10);
+    for want in [
+        "terraform_data.warehouse",
+        "RequestLimitExceeded",
+        "terraform ran 2 times",
+        "terraform-apply.2.jsonl",
+    ] {
+        assert!(r.stderr.contains(want), "missing {want:?}:\n{}", r.stderr);
+    }
+    sb.run(&["destroy", "--env", "throttled"]).expect(0);
+
+    // A permanent error (the injected provisioner failure) runs once.
+    let mut sb = Sandbox::fixture();
+    sb.set("TF_VAR_fail_resource", "true")
+        .set("SHADOWOPS_TF_RETRY_DELAY", "1s");
+    let r = sb.run(&["up", "--env", "broken", "--until", "provision"]);
+    r.expect(10);
+    assert!(!r.stderr.contains("transient"), "{}", r.stderr);
+    assert!(!latest_run(&sb, "broken")
+        .join("terraform-apply.2.jsonl")
+        .exists());
+    sb.run(&["destroy", "--env", "broken"]).expect(0);
+
+    // A bad retry setting is refused before anything runs.
+    let mut sb = Sandbox::fixture();
+    sb.set("SHADOWOPS_TF_RETRIES", "lots");
+    let r = sb.run(&["up", "--env", "badretry", "--until", "provision"]);
+    r.expect(2);
+    assert!(
+        r.stderr.contains("SHADOWOPS_TF_RETRIES=\"lots\""),
+        "{}",
+        r.stderr
+    );
+    assert!(!sb.env_dir("badretry").exists());
+}
+
+#[test]
 fn fake_terraform_failure_report_has_address_summary_detail_and_log() {
     // Fault injection: a terraform that fails apply the way a cloud does.
     let mut sb = Sandbox::fixture();

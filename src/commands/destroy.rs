@@ -65,13 +65,17 @@ fn destroy_inner(dir: &EnvDir, json: bool, from_reaper: bool) -> Result<i32> {
         let tools = crate::tools::require(target, false)?;
         let tf = super::env_terraform(dir, target, tools.terraform, &assets);
         let result = tf.init(&run.dir).and_then(|_| tf.apply(&run.dir, true));
+        let mut log = run.file("terraform-destroy.jsonl");
         let failed = match result {
             Ok(o) if o.finished.success() => None,
-            Ok(o) => Some(crate::terraform::run::failure(
-                &o,
-                Phase::Destroy,
-                "destroy failed",
-            )),
+            Ok(o) => {
+                log = o.log.clone();
+                Some(crate::terraform::run::failure(
+                    &o,
+                    Phase::Destroy,
+                    "destroy failed",
+                ))
+            }
             Err(e) if matches!(e.downcast_ref::<Failure>(), Some(Failure::Interrupted)) => {
                 return Err(e)
             }
@@ -85,12 +89,7 @@ fn destroy_inner(dir: &EnvDir, json: bool, from_reaper: bool) -> Result<i32> {
             ),
         };
         if let Some(report) = failed {
-            let report = report.locate(
-                dir.name.as_str(),
-                run.dir.clone(),
-                Some(run.file("terraform-destroy.jsonl")),
-                true,
-            );
+            let report = report.locate(dir.name.as_str(), run.dir.clone(), Some(log), true);
             state.status = Status::Failed;
             state.last_failure = Some(env::LastFailure {
                 phase: Phase::Destroy,

@@ -166,7 +166,7 @@ fn retag_expiry(dir: &EnvDir, expires: std::time::SystemTime) -> Result<()> {
         .locate(
             dir.name.as_str(),
             run.dir.clone(),
-            Some(run.file("terraform-apply.jsonl")),
+            Some(out.log.clone()),
             true,
         );
         run.finish("failed", report.exit_code(), 0.0)?;

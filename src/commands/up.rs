@@ -42,6 +42,8 @@ pub fn run(args: UpArgs) -> Result<i32> {
     // 1. Validate every input before anything is created.
     let name = env::parse_name(&args.env.name)?;
     let lease = ttl::parse_lease(&args.ttl, &args.max_ttl)?;
+    crate::terraform::transient::RetryPolicy::from_env()
+        .map_err(|e| Failure::usage(format!("{e:#}")))?;
     let assets = paths::assets()?;
     let pipeline_src = match &args.pipeline {
         Some(p) => std::fs::canonicalize(p)
@@ -369,7 +371,7 @@ impl Up {
         let outcome = tf.apply(&self.run.dir, false)?;
         if !outcome.finished.success() {
             let report = terraform::run::failure(&outcome, Phase::Provision, "apply failed");
-            return Err(self.fail(report, Some(self.run.file("terraform-apply.jsonl"))));
+            return Err(self.fail(report, Some(outcome.log.clone())));
         }
         if let Some((add, change, remove)) = outcome.summary {
             ui::ok(&format!(

@@ -3,6 +3,7 @@
 
 pub mod events;
 pub mod run;
+pub mod transient;
 pub mod vars;
 
 pub use run::Terraform;

@@ -2,6 +2,7 @@
 //! stream recorded and shown, output, plan, state list.
 
 use super::events::{self, Event};
+use super::transient::{transient_cause, RetryPolicy};
 use crate::process::{self, Cmd, Finished};
 use crate::report::{Detail, FailureReport, Phase};
 use crate::ui::{self, Activity};
@@ -23,6 +24,12 @@ pub struct ApplyOutcome {
     pub finished: Finished,
     pub diagnostics: Vec<Detail>,
     pub summary: Option<(u64, u64, u64)>,
+    /// The event log of the last attempt (the one the outcome describes).
+    pub log: PathBuf,
+    /// How many times apply ran (more than 1 after transient errors).
+    pub attempts: u32,
+    /// The transient error that made it run again, if it did.
+    pub transient: Option<&'static str>,
 }
 
 impl Terraform {
@@ -92,13 +99,51 @@ impl Terraform {
         process::run_ok(&c, |_, l| ui::debug(l))
     }
 
-    /// `apply -json` (or `apply -destroy -json`), streaming events.
+    /// `apply -json` (or `apply -destroy -json`), streaming events; run
+    /// again, after a pause, while every error it reports is a known
+    /// transient cloud error (terraform/transient.rs). Each attempt keeps its
+    /// own event log: `terraform-apply.jsonl`, `terraform-apply.2.jsonl`...
     pub fn apply(&self, log_dir: &Path, destroy: bool) -> Result<ApplyOutcome> {
-        let stem = if destroy {
-            "terraform-destroy"
-        } else {
-            "terraform-apply"
+        let policy = RetryPolicy::from_env()?;
+        let mut attempt = 1;
+        let mut transient = None;
+        loop {
+            let mut outcome = self.apply_once(log_dir, destroy, attempt)?;
+            outcome.transient = transient;
+            if outcome.finished.success() || attempt > policy.retries {
+                return Ok(outcome);
+            }
+            let Some(cause) = transient_cause(&outcome.diagnostics) else {
+                return Ok(outcome);
+            };
+            transient = Some(cause);
+            let wait = policy.delay(attempt);
+            ui::warn(&format!(
+                "terraform {} hit a transient cloud error ({cause}); running it again in {} (attempt {} of {})",
+                if destroy { "destroy" } else { "apply" },
+                humantime::format_duration(wait),
+                attempt + 1,
+                policy.retries + 1
+            ));
+            // Ctrl-C during the pause stops here, not after it.
+            let until = std::time::Instant::now() + wait;
+            while std::time::Instant::now() < until {
+                process::check_interrupted()?;
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            process::check_interrupted()?;
+            attempt += 1;
+        }
+    }
+
+    fn apply_once(&self, log_dir: &Path, destroy: bool, attempt: u32) -> Result<ApplyOutcome> {
+        let stem = match (destroy, attempt) {
+            (true, 1) => "terraform-destroy".to_string(),
+            (false, 1) => "terraform-apply".to_string(),
+            (true, n) => format!("terraform-destroy.{n}"),
+            (false, n) => format!("terraform-apply.{n}"),
         };
+        let log = log_dir.join(format!("{stem}.jsonl"));
         let mut args = vec![
             "apply",
             "-json",
@@ -109,10 +154,9 @@ impl Terraform {
         if destroy {
             args.push("-destroy");
         }
-        let c = self.with_var_files(self.cmd(&args)).logs(
-            log_dir.join(format!("{stem}.jsonl")),
-            log_dir.join(format!("{stem}.stderr.log")),
-        );
+        let c = self
+            .with_var_files(self.cmd(&args))
+            .logs(log.clone(), log_dir.join(format!("{stem}.stderr.log")));
         let activity = Activity::new();
         let mut diagnostics = Vec::new();
         let mut summary = None;
@@ -152,6 +196,9 @@ impl Terraform {
             finished,
             diagnostics,
             summary,
+            log,
+            attempts: attempt,
+            transient: None,
         })
     }
 
@@ -212,6 +259,14 @@ pub fn failure(outcome: &ApplyOutcome, phase: Phase, what: &str) -> FailureRepor
             );
         }
         r.details.extend(outcome.diagnostics.iter().cloned());
+    }
+    if let (Some(cause), n) = (outcome.transient, outcome.attempts) {
+        r.details.push(Detail::Message {
+            message: format!(
+                "terraform ran {n} times: the earlier attempts failed with a transient cloud error ({cause}); their logs are next to this one"
+            ),
+            tail: vec![],
+        });
     }
     r
 }

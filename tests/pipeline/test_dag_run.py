@@ -26,7 +26,6 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "pipeline" / "example"
-BROKEN = REPO / "tests" / "fixtures" / "pipeline-broken"
 AIRFLOW = Path(sys.executable).with_name("airflow")
 SETTINGS = os.environ.get("SHADOW_TEST_WAREHOUSE_SETTINGS", "")
 
@@ -152,8 +151,8 @@ def test_example_run_ends_in_a_summary_mail(inbox, migrated_db, tmp_path):
     assert summary in html_body(msg)
 
 
-def test_broken_fixture_fails_at_analyse_without_mail(inbox, migrated_db, tmp_path):
-    proc, run_id, states = dags_test(BROKEN, inbox, migrated_db, tmp_path)
+def test_broken_fixture_fails_at_analyse_without_mail(inbox, migrated_db, tmp_path, broken_pipeline):
+    proc, run_id, states = dags_test(broken_pipeline, inbox, migrated_db, tmp_path)
     assert proc.returncode != 0
     assert states == {
         "extract": "success",
