@@ -178,6 +178,10 @@ pub enum Command {
     Bake {
         #[arg(long, value_enum, default_value_t = Target::Local)]
         target: Target,
+        /// With --target aws: the CIDR allowed to reach the bake instance's
+        /// SSH (e.g. 203.0.113.7/32).
+        #[arg(long, value_name = "CIDR")]
+        allow_cidr: Option<String>,
     },
     /// Remove cached local base images (they are rebuilt on the next `up`).
     PruneImages,

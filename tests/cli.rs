@@ -116,6 +116,58 @@ fn aws_needs_an_operator_cidr_and_refuses_the_world() {
 }
 
 #[test]
+fn a_baked_image_that_was_never_made_is_refused_before_anything_runs() {
+    let mut sb = Sandbox::fixture();
+    let cache = sb.dir.path().join("cache");
+    sb.set("SHADOWOPS_CACHE", cache.to_str().unwrap())
+        .set("AWS_REGION", "eu-west-1");
+    let r = sb.run(&["up", "--image", "baked", "--until", "provision"]);
+    r.expect(2);
+    assert!(
+        r.stderr.contains("run `shadowops bake` first"),
+        "{}",
+        r.stderr
+    );
+    let aws = [
+        "up",
+        "--target",
+        "aws",
+        "--allow-cidr",
+        "203.0.113.7/32",
+        "--image",
+        "baked",
+        "--until",
+        "provision",
+    ];
+    let r = sb.run(&aws);
+    r.expect(2);
+    assert!(
+        r.stderr.contains("run `shadowops bake --target aws"),
+        "{}",
+        r.stderr
+    );
+    // An AMI is regional: one baked elsewhere is refused by name.
+    std::fs::create_dir_all(&cache).unwrap();
+    std::fs::write(
+        cache.join("baked-host-ami"),
+        "ami-0123456789abcdef0 us-east-1\n",
+    )
+    .unwrap();
+    let r = sb.run(&aws);
+    r.expect(2);
+    assert!(
+        r.stderr
+            .contains("ami-0123456789abcdef0 is in us-east-1, not in eu-west-1"),
+        "{}",
+        r.stderr
+    );
+    let r = sb.run(&["bake", "--target", "aws"]);
+    r.expect(2);
+    assert!(r.stderr.contains("needs --allow-cidr"), "{}", r.stderr);
+    assert_nothing_created(&sb);
+}
+
+#[test]
 fn unknown_env_commands_say_so() {
     let sb = Sandbox::fixture();
     for cmd in [

@@ -1,7 +1,6 @@
 //! Local-target specifics the driver does before Terraform (subnet, images)
 //! and after it (sweeping leftovers by label), plus bake and image pruning.
 
-use crate::cli::Target;
 use crate::env::{self, EnvDir, EnvState};
 use crate::paths;
 use crate::process::{self, Cmd};
@@ -117,7 +116,7 @@ pub fn sweep_env(assets: &Path, env: &str) -> Result<usize> {
     let ids: Vec<&str> = ps.stdout.split_whitespace().collect();
     if !ids.is_empty() {
         process::run_ok(
-            &podman(assets).args(["rm", "-f", "-t", "2"]).args(&ids),
+            &podman(assets).args(["rm", "-f", "-t", "0"]).args(&ids),
             |_, _| {},
         )?;
         removed += ids.len();
@@ -228,63 +227,6 @@ pub fn baked_image() -> Result<String> {
         ))
     })?;
     Ok(tag.trim().to_string())
-}
-
-/// `bake`: bring up a throwaway env to the end of configure, commit its host
-/// container as an image, record the tag, destroy the env.
-pub fn bake(target: Target) -> Result<i32> {
-    if target == Target::Aws {
-        bail!("bake --target aws needs an AWS account: set the aws module's `host_ami` variable from an AMI made of a configured instance (see docs/aws.md); nothing was done");
-    }
-    let assets = paths::assets()?;
-    let exe = std::env::current_exe()?;
-    let env_name = "bake";
-    let status = std::process::Command::new(&exe)
-        .args([
-            "up",
-            "--env",
-            env_name,
-            "--until",
-            "configure",
-            "--ttl",
-            "1h",
-            "--on-failure",
-            "destroy",
-        ])
-        .status()?;
-    if !status.success() {
-        bail!(
-            "bake: `up --until configure` failed ({status}); see shadowops logs --env {env_name}"
-        );
-    }
-    let stamp = crate::digest::Hasher::new()
-        .tree(&assets.join("ansible"))
-        .tree(&assets.join("images"))
-        .finish();
-    let tag = format!("localhost/shadowops-host-baked:{}", &stamp[..12]);
-    ui::phase(
-        "bake",
-        &format!("committing shadowops-{env_name}-host as {tag}"),
-    );
-    // Stop services cleanly first so the image holds no half-written files.
-    let c = podman(&assets).args([
-        "commit",
-        "--pause",
-        &format!("shadowops-{env_name}-host"),
-        &tag,
-    ]);
-    let committed = process::run_ok(&c, |_, l| ui::debug(l));
-    let destroyed = std::process::Command::new(&exe)
-        .args(["destroy", "--env", env_name])
-        .status()?;
-    committed?;
-    if !destroyed.success() {
-        bail!("bake: image {tag} made but destroying the bake env failed; run shadowops destroy --env {env_name}");
-    }
-    std::fs::create_dir_all(paths::cache())?;
-    std::fs::write(baked_tag_file(), format!("{tag}\n"))?;
-    println!("{tag}");
-    Ok(0)
 }
 
 pub fn prune_images() -> Result<i32> {

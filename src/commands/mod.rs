@@ -1,5 +1,6 @@
 //! One function per subcommand; `up` and `destroy` have modules of their own.
 
+pub mod bake;
 pub mod destroy;
 pub mod info;
 pub mod local;
@@ -33,7 +34,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         } => extend(&env.name, &duration, &max_ttl),
         Command::Reap { dry_run } => reap(dry_run),
         Command::Doctor { json } => info::doctor(json),
-        Command::Bake { target } => local::bake(target),
+        Command::Bake { target, allow_cidr } => bake::run(target, allow_cidr.as_deref()),
         Command::PruneImages => local::prune_images(),
         Command::Reaper { env } => {
             let dir = existing(&env.name)?;
@@ -43,6 +44,11 @@ pub fn run(cli: Cli) -> Result<i32> {
 }
 
 /// Environment every Terraform child gets besides the runner's defaults.
+/// The AWS region envs are made in: `AWS_REGION`, else eu-west-1.
+pub fn aws_region() -> String {
+    std::env::var("AWS_REGION").unwrap_or_else(|_| "eu-west-1".into())
+}
+
 pub fn tf_env(target: crate::cli::Target, assets: &std::path::Path) -> Vec<(String, String)> {
     let mut v = vec![
         (

@@ -2,7 +2,7 @@
 
 use super::local;
 use crate::ansible::{render, run::Playbook};
-use crate::cli::{FromPhase, OnFailure, Target, UntilPhase, UpArgs};
+use crate::cli::{FromPhase, ImageChoice, OnFailure, Target, UntilPhase, UpArgs};
 use crate::contract::{self, Shadow};
 use crate::digest::Hasher;
 use crate::env::{self, EnvDir, EnvState, PhaseRecord, Status};
@@ -55,6 +55,22 @@ pub fn run(args: UpArgs) -> Result<i32> {
             "pipeline folder {} has no dags/ directory (expected dags/, R/, sql/ as in pipeline/example)",
             pipeline_src.display()
         )));
+    }
+    // A baked image that does not exist is bad input, found before anything
+    // is made.
+    if args.image == ImageChoice::Baked {
+        let made_from = match args.target {
+            Target::Local => local::baked_image()?,
+            Target::Aws => super::bake::baked_ami(&super::aws_region())?,
+        };
+        // Still usable when older (the play installs what changed), but slower.
+        if args.target == Target::Local
+            && !made_from.ends_with(&super::bake::recipe_stamp(&paths::assets()?))
+        {
+            ui::warn(&format!(
+                "the baked image {made_from} was made from an older playbook or base image: configure will redo the installs; run `shadowops bake` to refresh it"
+            ));
+        }
     }
     if args.target == Target::Aws {
         let cidr = args.allow_cidr.as_deref().ok_or_else(|| {
@@ -286,8 +302,12 @@ impl Up {
                 secrets.smtp_password = std::env::var("SHADOWOPS_SMTP_PASSWORD").ok();
                 vars::Inputs::Aws(vars::Aws {
                     common,
-                    region: std::env::var("AWS_REGION").unwrap_or_else(|_| "eu-west-1".into()),
+                    region: super::aws_region(),
                     operator_cidr: self.args.allow_cidr.clone().unwrap_or_default(),
+                    host_ami_id: match self.args.image {
+                        ImageChoice::Baked => super::bake::baked_ami(&super::aws_region())?,
+                        ImageChoice::Base => String::new(),
+                    },
                     smtp_host: std::env::var("SHADOWOPS_SMTP_HOST")
                         .unwrap_or_else(|_| "email-smtp.eu-west-1.amazonaws.com".into()),
                     smtp_port: std::env::var("SHADOWOPS_SMTP_PORT")

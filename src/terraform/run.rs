@@ -208,6 +208,19 @@ impl Terraform {
         Ok(process::run_ok(&c, |_, _| {})?.stdout)
     }
 
+    /// `output -json NAME`: one (non-secret) output's JSON value.
+    pub fn output_value(&self, name: &str) -> Result<String> {
+        let c = self.cmd(&["output", "-json", name]).capture();
+        Ok(process::run_ok(&c, |_, _| {})?.stdout)
+    }
+
+    /// `state rm ADDR`: Terraform forgets an object without destroying it.
+    pub fn state_rm(&self, addr: &str) -> Result<()> {
+        let c = self.cmd(&["state", "rm", addr]).capture();
+        process::run_ok(&c, |_, l| ui::debug(l))?;
+        Ok(())
+    }
+
     pub fn state_list(&self) -> Result<Vec<String>> {
         if !self.state_path().exists() {
             return Ok(Vec::new());

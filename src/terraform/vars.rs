@@ -39,6 +39,8 @@ pub struct Aws {
     pub common: Common,
     pub region: String,
     pub operator_cidr: String,
+    /// A baked AMI (`up --image baked`), or empty for Debian's newest.
+    pub host_ami_id: String,
     pub smtp_host: String,
     pub smtp_port: u16,
     pub smtp_user: String,

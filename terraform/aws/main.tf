@@ -57,6 +57,8 @@ module "compute" {
   ssh_host_key_public   = var.ssh_host_key_public
   expires_at            = var.expires_at
   instance_profile_name = module.iam.instance_profile_name
+  host_ami_id           = var.host_ami_id
+  bake_ami_name         = var.bake_ami_name
 }
 
 module "warehouse" {

@@ -60,3 +60,9 @@ output "shadow" {
     }
   }
 }
+
+# Not part of the contract: read by `shadowops bake --target aws`.
+output "baked_ami_id" {
+  description = "ID of the AMI made from the configured host when bake_ami_name is set, else null."
+  value       = module.compute.baked_ami_id
+}

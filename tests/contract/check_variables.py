@@ -45,10 +45,16 @@ ALSO_GOOD = [
     {"warehouse_password": "Ab1" + "x" * 61},
     {"redshift_node_type": "ra3.xlplus", "redshift_number_of_nodes": 2},
     {"vpc_cidr": "172.20.0.0/20"},
+    {"host_ami_id": "ami-0123456789abcdef0"},
+    {"host_ami_id": "ami-12345678", "bake_ami_name": "shadowops-host-baked-01f59f203c7a"},
 ]
 
 # (variable, bad value[, extra overrides]) -> plan must fail naming `variable`.
 BAD = [
+    ("host_ami_id", "ubuntu-22.04"),
+    ("host_ami_id", "ami-XYZ"),
+    ("bake_ami_name", "x"),
+    ("bake_ami_name", "semi;colon"),
     ("env_name", "Bad_Name"),
     ("env_name", "a--b"),
     ("env_name", "x" * 31),

@@ -37,12 +37,13 @@ need_file() { # path what
 }
 
 remove_container() {
-    # -t 1: nothing in an env needs a graceful stop; its data is throwaway.
-    # podman 4.3 fails with "container state improper: stopped" when the
-    # container exits by itself during the grace period (its SIGKILL then
-    # finds nothing to kill); a second attempt sees it stopped and removes it.
-    podman rm --force --ignore --time 1 "$1" > /dev/null 2>&1 \
-        || podman rm --force --ignore --time 1 "$1" > /dev/null
+    # -t 0: straight to SIGKILL. Nothing in an env needs a graceful stop (its
+    # data is throwaway), and systemd in the host would spend the whole grace
+    # period shutting Airflow and PostgreSQL down. podman 4.3 fails with
+    # "container state improper: stopped" when the container exits by itself
+    # just before the kill; a second attempt sees it stopped and removes it.
+    podman rm --force --ignore --time 0 "$1" > /dev/null 2>&1 \
+        || podman rm --force --ignore --time 0 "$1" > /dev/null
 }
 
 # Wait until ip:port accepts a TCP connection; on timeout show why.
@@ -86,7 +87,7 @@ network_up() {
     label_args
     if podman network exists "$NAME"; then
         log "removing a stale network of the same name"
-        podman network rm --force --time 1 "$NAME" > /dev/null
+        podman network rm --force --time 0 "$NAME" > /dev/null
     fi
     # --internal: no route out and no NAT, so envs reach nothing but their
     # own network and the machine's address on it (the gateway).
@@ -97,7 +98,7 @@ network_up() {
 network_down() {
     if podman network exists "$NAME"; then
         # --force also removes containers still attached (e.g. made by hand).
-        exec podman network rm --force --time 1 "$NAME" > /dev/null
+        exec podman network rm --force --time 0 "$NAME" > /dev/null
     fi
 }
 
@@ -192,8 +193,8 @@ mail_up() {
 
 container_down() {
     # See remove_container for why a failed first attempt is tried once more.
-    podman rm --force --ignore --time 1 "${NAME:?}" > /dev/null 2>&1 && exit 0
-    exec podman rm --force --ignore --time 1 "${NAME:?}" > /dev/null
+    podman rm --force --ignore --time 0 "${NAME:?}" > /dev/null 2>&1 && exit 0
+    exec podman rm --force --ignore --time 0 "${NAME:?}" > /dev/null
 }
 
 case "${1:-}" in

@@ -1,4 +1,7 @@
+# Looked up only when no baked AMI is given.
 data "aws_ami" "debian" {
+  count = var.host_ami_id == "" ? 1 : 0
+
   most_recent = true
   owners      = [var.ami_owner]
 
@@ -126,7 +129,7 @@ resource "aws_vpc_security_group_egress_rule" "all" {
 resource "aws_instance" "host" {
   # checkov:skip=CKV_AWS_88: the operator's machine reaches SSH and Airflow directly over the public address; the security group admits only operator_cidr, and a bastion or VPN would outlive a throwaway env.
   # checkov:skip=CKV_AWS_126: detailed monitoring bills per metric and adds nothing to a host that lives for hours and is checked by the DAG run itself.
-  ami                         = data.aws_ami.debian.id
+  ami                         = var.host_ami_id != "" ? var.host_ami_id : data.aws_ami.debian[0].id
   instance_type               = var.instance_type
   subnet_id                   = var.subnet_id
   vpc_security_group_ids      = [aws_security_group.host.id]
@@ -165,5 +168,24 @@ resource "aws_instance" "host" {
   # stop it. A newer Debian AMI must not replace a running env either.
   lifecycle {
     ignore_changes = [user_data, ami]
+  }
+}
+
+# `shadowops bake --target aws`: an image of the configured host, so that
+# `up --image baked` only converges. AWS reboots the instance for a
+# consistent file system (the bake disabled Airflow before). The snapshot of
+# the encrypted root volume stays encrypted. The driver removes this
+# resource from the state right after the apply: the AMI must outlive the
+# bake env (`shadowops prune-images --target aws` is how it goes).
+resource "aws_ami_from_instance" "baked" {
+  count = var.bake_ami_name == "" ? 0 : 1
+
+  name               = var.bake_ami_name
+  description        = "shadowops baked host (Debian 12 + R + JDBC + Airflow), made from ${aws_instance.host.id}"
+  source_instance_id = aws_instance.host.id
+
+  tags = {
+    Name              = var.bake_ami_name
+    "shadowops:baked" = "true"
   }
 }

@@ -14,6 +14,11 @@ output "security_group_id" {
 }
 
 output "ami_id" {
-  description = "ID of the Debian 12 image the host was launched from."
+  description = "ID of the image the host was launched from (Debian 12, or a baked AMI)."
   value       = aws_instance.host.ami
+}
+
+output "baked_ami_id" {
+  description = "ID of the AMI made from the host when bake_ami_name is set, else null."
+  value       = one(aws_ami_from_instance.baked[*].id)
 }

@@ -143,3 +143,25 @@ variable "ami_name_pattern" {
     error_message = "ami_name_pattern must be a non-empty AMI name filter."
   }
 }
+
+variable "host_ami_id" {
+  description = "AMI to launch the host from instead of the newest official Debian 12 image: the one `shadowops bake --target aws` made (`up --image baked`). Empty for Debian's."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.host_ami_id == "" || can(regex("^ami-[0-9a-f]{8,17}$", var.host_ami_id))
+    error_message = "host_ami_id must be empty or an AMI ID like ami-0123456789abcdef0."
+  }
+}
+
+variable "bake_ami_name" {
+  description = "When set, make an AMI of this name from the (configured) host: the second apply of `shadowops bake --target aws`, which then takes the AMI out of the state so that destroying the bake env keeps it. Empty for none."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.bake_ami_name == "" || can(regex("^[A-Za-z0-9()\\[\\]./'@_ -]{3,128}$", var.bake_ami_name))
+    error_message = "bake_ami_name must be empty or 3-128 characters of letters, digits and ()[]./'@_- (AWS's rule for AMI names)."
+  }
+}

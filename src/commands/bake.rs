@@ -1,0 +1,231 @@
+//! `bake`: an image of a configured host, so that `up --image baked` only
+//! converges (issue 9). Locally a podman commit of the host container; on
+//! AWS an AMI made by the aws module from a configured instance.
+//!
+//! Both run the real `up --until configure` on a throwaway env named
+//! `bake` / `bake-aws`, stop and disable Airflow on its host (a host made
+//! from the image must not boot the bake env's Airflow, only for the play
+//! to restart it with its own settings), make the image, and destroy the
+//! env whatever happened.
+
+use super::local;
+use crate::cli::Target;
+use crate::env::{self, EnvDir};
+use crate::error::Failure;
+use crate::paths;
+use crate::process;
+use crate::ui;
+use anyhow::{bail, Context, Result};
+use std::path::PathBuf;
+use std::process::Command;
+
+/// Stops and disables every Airflow unit the play installed.
+const DISABLE_AIRFLOW: &str =
+    "set -e; cd /etc/systemd/system; units=$(ls airflow-*.service); systemctl disable --now --quiet $units";
+
+pub fn run(target: Target, allow_cidr: Option<&str>) -> Result<i32> {
+    match target {
+        Target::Local => bake_local(),
+        Target::Aws => bake_aws(allow_cidr),
+    }
+}
+
+/// What the image is made of: a new playbook or base image means a new tag
+/// (and `up --image baked` warns that the image it has is older).
+pub fn recipe_stamp(assets: &std::path::Path) -> String {
+    let stamp = crate::digest::Hasher::new()
+        .tree(&assets.join("ansible"))
+        .tree(&assets.join("images"))
+        .finish();
+    stamp[..12].to_string()
+}
+
+/// `up --until configure` of the bake env; on failure it is destroyed by
+/// `--on-failure destroy`.
+fn configure_bake_env(env_name: &str, extra: &[&str]) -> Result<()> {
+    let exe = std::env::current_exe()?;
+    let status = Command::new(&exe)
+        .args([
+            "up",
+            "--env",
+            env_name,
+            "--until",
+            "configure",
+            "--ttl",
+            "2h",
+            "--on-failure",
+            "destroy",
+        ])
+        .args(extra)
+        .status()?;
+    if !status.success() {
+        bail!(
+            "bake: `up --until configure` failed ({status}); see shadowops logs --env {env_name}"
+        );
+    }
+    Ok(())
+}
+
+fn destroy_bake_env(env_name: &str) -> Result<()> {
+    let exe = std::env::current_exe()?;
+    let destroyed = Command::new(&exe)
+        .args(["destroy", "--env", env_name])
+        .status()?;
+    if !destroyed.success() {
+        bail!("bake: destroying the bake env failed; run shadowops destroy --env {env_name}");
+    }
+    Ok(())
+}
+
+fn bake_local() -> Result<i32> {
+    let assets = paths::assets()?;
+    let env_name = "bake";
+    configure_bake_env(env_name, &[])?;
+    let tag = format!("localhost/shadowops-host-baked:{}", recipe_stamp(&assets));
+    let host = format!("shadowops-{env_name}-host");
+    let made = (|| -> Result<()> {
+        let disable = local::podman(&assets).args(["exec", &host, "sh", "-c", DISABLE_AIRFLOW]);
+        process::run_ok(&disable, |_, l| ui::debug(l))
+            .context("bake: disabling Airflow in the bake host")?;
+        ui::phase("bake", &format!("committing {host} as {tag}"));
+        let commit = local::podman(&assets).args(["commit", "--pause", &host, &tag]);
+        process::run_ok(&commit, |_, l| ui::debug(l))?;
+        Ok(())
+    })();
+    let destroyed = destroy_bake_env(env_name);
+    made?;
+    destroyed.with_context(|| format!("image {tag} was made"))?;
+    std::fs::create_dir_all(paths::cache())?;
+    std::fs::write(local::baked_tag_file(), format!("{tag}\n"))?;
+    println!("{tag}");
+    Ok(0)
+}
+
+/// Where `bake --target aws` records its AMI: `<ami-id> <region>`.
+pub fn baked_ami_file() -> PathBuf {
+    paths::cache().join("baked-host-ami")
+}
+
+/// The AMI of the last `bake --target aws`, if it was made in `region`
+/// (an AMI is regional).
+pub fn baked_ami(region: &str) -> Result<String> {
+    baked_ami_in(&baked_ami_file(), region)
+}
+
+fn baked_ami_in(f: &std::path::Path, region: &str) -> Result<String> {
+    let text = std::fs::read_to_string(f).map_err(|_| {
+        Failure::usage(format!(
+            "no baked AMI yet ({} missing): run `shadowops bake --target aws --allow-cidr CIDR` first",
+            f.display()
+        ))
+    })?;
+    let mut parts = text.split_whitespace();
+    match (parts.next(), parts.next()) {
+        (Some(ami), Some(r)) if r == region => Ok(ami.to_string()),
+        (Some(ami), Some(r)) => Err(Failure::usage(format!(
+            "the baked AMI {ami} is in {r}, not in {region} (AWS_REGION); bake again in {region}"
+        ))),
+        _ => Err(Failure::usage(format!(
+            "{} is not `<ami-id> <region>`; run `shadowops bake --target aws` again",
+            f.display()
+        ))),
+    }
+}
+
+fn bake_aws(allow_cidr: Option<&str>) -> Result<i32> {
+    let cidr = allow_cidr.ok_or_else(|| {
+        Failure::usage("bake --target aws needs --allow-cidr (the CIDR allowed to reach the bake instance's SSH, e.g. 203.0.113.7/32)")
+    })?;
+    let assets = paths::assets()?;
+    let tools = crate::tools::require(Target::Aws, false)?;
+    let env_name = "bake-aws";
+    configure_bake_env(env_name, &["--target", "aws", "--allow-cidr", cidr])?;
+    let dir = EnvDir::new(&env::home()?, env::parse_name(env_name)?);
+    let ami_name = format!("shadowops-host-baked-{}", recipe_stamp(&assets));
+    let made = (|| -> Result<String> {
+        let exe = std::env::current_exe()?;
+        let ssh = Command::new(&exe)
+            .args(["ssh", "--env", env_name, "--"])
+            .arg(format!("sudo sh -c '{DISABLE_AIRFLOW}'"))
+            .status()?;
+        if !ssh.success() {
+            bail!("bake: disabling Airflow on the bake instance failed ({ssh})");
+        }
+        // A second apply of the same env with bake_ami_name set: the module
+        // makes the AMI from the instance (docs/aws.md).
+        let bake_vars = dir.root.join("bake.tfvars.json");
+        std::fs::write(
+            &bake_vars,
+            serde_json::to_vec_pretty(&serde_json::json!({ "bake_ami_name": ami_name }))?,
+        )?;
+        let mut tf = super::env_terraform(&dir, Target::Aws, tools.terraform.clone(), &assets);
+        tf.var_files.push(bake_vars.clone());
+        let mut run = crate::runrec::Run::start(&dir.runs_dir(), env_name, "bake")?;
+        ui::phase(
+            "bake",
+            &format!("terraform apply: AMI {ami_name} from the bake instance"),
+        );
+        tf.init(&run.dir)?;
+        let out = tf.apply(&run.dir, false)?;
+        let _ = std::fs::remove_file(&bake_vars);
+        if !out.finished.success() {
+            let report = crate::terraform::run::failure(
+                &out,
+                crate::report::Phase::Provision,
+                "making the AMI failed",
+            )
+            .locate(env_name, run.dir.clone(), Some(out.log.clone()), true);
+            run.finish("failed", report.exit_code(), 0.0)?;
+            eprint!("{}", report.render());
+            return Err(Failure::Phase(Box::new(report)).into());
+        }
+        let value: serde_json::Value = serde_json::from_str(&tf.output_value("baked_ami_id")?)
+            .context("reading the baked_ami_id output")?;
+        let ami = value
+            .as_str()
+            .filter(|a| a.starts_with("ami-"))
+            .ok_or_else(|| {
+                anyhow::anyhow!("the aws module's baked_ami_id output is {value}, not an AMI ID")
+            })?
+            .to_string();
+        // The AMI must outlive the bake env: out of the state, destroy keeps it.
+        tf.state_rm("module.compute.aws_ami_from_instance.baked[0]")?;
+        run.finish("ok", 0, 0.0)?;
+        Ok(ami)
+    })();
+    let destroyed = destroy_bake_env(env_name);
+    let ami = made?;
+    destroyed.with_context(|| format!("AMI {ami} was made"))?;
+    std::fs::create_dir_all(paths::cache())?;
+    std::fs::write(baked_ami_file(), format!("{ami} {}\n", super::aws_region()))?;
+    println!("{ami}");
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_baked_ami_must_be_in_the_region_in_use() {
+        let tmp = tempfile::tempdir().unwrap();
+        let f = tmp.path().join("baked-host-ami");
+        let missing = baked_ami_in(&f, "eu-west-1").unwrap_err().to_string();
+        assert!(
+            missing.contains("run `shadowops bake --target aws"),
+            "{missing}"
+        );
+        std::fs::write(&f, "ami-0123456789abcdef0 eu-west-1\n").unwrap();
+        assert_eq!(
+            baked_ami_in(&f, "eu-west-1").unwrap(),
+            "ami-0123456789abcdef0"
+        );
+        let other = baked_ami_in(&f, "us-east-1").unwrap_err().to_string();
+        assert!(
+            other.contains("is in eu-west-1, not in us-east-1"),
+            "{other}"
+        );
+        std::fs::write(&f, "garbage").unwrap();
+        assert!(baked_ami_in(&f, "eu-west-1").is_err());
+    }
+}
