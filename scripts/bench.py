@@ -127,7 +127,7 @@ def main():
     if not BIN.exists():
         raise SystemExit(f"bench: {BIN} missing (make build)")
     (TARGET / "bench").mkdir(parents=True, exist_ok=True)
-    result = {"runs": RUNS, "cached_before": cached(), "full": [], "destroy": [], "reup": [], "baked": [], "rss_kib": []}
+    result = {"runs": RUNS, "cached_before": cached(), "full": [], "destroy": [], "reup": [], "baked": [], "destroy_baked": [], "rss_kib": []}
     log(f"cache before: {result['cached_before']}")
     # A warm-up cycle so every figure below is on a warm machine.
     log("warm-up cycle (fills images, apt cache, wheelhouse if missing)")
@@ -157,7 +157,8 @@ def main():
         t, rss, _ = timed(["up", "--env", env, "--ttl", "1h", "--image", "baked"])
         result["baked"].append({"total_s": t, "phases": phases(summary(env))})
         result["rss_kib"].append(rss)
-        timed(["destroy", "--env", env])
+        t, _, _ = timed(["destroy", "--env", env])
+        result["destroy_baked"].append(t)
 
     def med(rows, key):
         return median([r["phases"].get(key, 0.0) for r in rows])
@@ -170,6 +171,7 @@ def main():
         "baked_up_s": median([r["total_s"] for r in result["baked"]]),
         "baked_configure_s": med(result["baked"], "configure"),
         "destroy_s": median(result["destroy"]),
+        "destroy_baked_s": median(result["destroy_baked"]),
         "driver_cpu_s": median([r["driver_cpu_s"] for r in result["full"]]),
         "peak_rss_mib": round(max(result["rss_kib"]) / 1024, 1),
     }
@@ -183,6 +185,7 @@ def main():
         ("up --image baked (median)", m["baked_up_s"], "<= 45 s"),
         ("re-up unchanged env (median)", m["reup_s"], "<= 15 s"),
         ("destroy (median)", m["destroy_s"], "<= 5 s"),
+        ("  of a baked env (median)", m["destroy_baked_s"], ""),
         ("configure, stock baseline", result["baseline_configure_s"], ""),
         ("configure speed-up vs stock", f"{result['configure_speedup_vs_stock']}x", ">= 2x"),
         ("driver peak RSS (MiB)", m["peak_rss_mib"], "< 30"),
