@@ -601,6 +601,90 @@ fn e2e_two_envs_partial_failure_and_the_backstop() {
     assert_nothing_left(&sb, "e2e-lease");
 }
 
+/// Status of each task of an up's play, from the callback's event stream.
+fn task_statuses(run: &Path) -> std::collections::HashMap<String, String> {
+    std::fs::read_to_string(run.join("ansible-playbook.jsonl"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["event"] == "task_result")
+        .map(|e| {
+            (
+                e["task"].as_str().unwrap_or("").to_string(),
+                e["status"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+#[ignore = "end to end on podman (minutes); run by `make test`"]
+fn e2e_bake_then_up_from_the_baked_image_only_converges() {
+    // Uses the machine's image cache like every local env: the baked tag is
+    // recorded there (the same tag a user's `bake` of this tree makes).
+    let sb = Sandbox::real();
+    let env = "e2e-baked";
+    let _cleanup = Cleanup {
+        sb: &sb,
+        envs: vec![env, "bake"],
+    };
+    let bake = sb.run(&["bake"]);
+    bake.expect(0);
+    let tag = bake.stdout.trim().lines().last().unwrap_or("").to_string();
+    assert!(
+        tag.starts_with("localhost/shadowops-host-baked:"),
+        "{}",
+        bake.stdout
+    );
+    assert_nothing_left(&sb, "bake");
+    let exists = Command::new("podman")
+        .args(["image", "exists", &tag])
+        .env("CONTAINERS_CONF", repo().join("podman/containers.conf"))
+        .status()
+        .unwrap();
+    assert!(exists.success(), "image {tag} missing");
+
+    let r = sb.run(&["up", "--env", env, "--ttl", "30m", "--image", "baked"]);
+    r.expect(0);
+    assert!(r.stdout.contains("e-mail: received"), "{}", r.stdout);
+    assert!(!r.stderr.contains("older playbook"), "{}", r.stderr);
+    let run = latest_run(&sb, env);
+    let tasks = task_statuses(&run);
+    // The software stamp of the bake matched: no install ran...
+    for skipped in [
+        "airflow : Install Airflow and its providers",
+        "Start installing R and Java in the background",
+        "jdbc : Install the JDBC driver package",
+        "r : Check that rJava starts a JVM",
+        "pipeline : Unpack the DAGs on the host",
+    ] {
+        assert_eq!(
+            tasks.get(skipped).map(String::as_str),
+            Some("skipped"),
+            "{skipped}: {tasks:?}"
+        );
+    }
+    // ...and the env's own configuration was applied: its SMTP host and
+    // passwords, its warehouse settings and seed.
+    for changed in [
+        "airflow : Write airflow.cfg",
+        "pipeline : Write the warehouse settings for R",
+        "pipeline : Load seed.sql into the warehouse",
+    ] {
+        assert_eq!(
+            tasks.get(changed).map(String::as_str),
+            Some("changed"),
+            "{changed}: {tasks:?}"
+        );
+    }
+    let (code, out) = ssh(&sb, env, "systemctl is-enabled airflow-api-server airflow-scheduler airflow-dag-processor airflow-triggerer && systemctl is-active airflow-api-server airflow-scheduler airflow-dag-processor airflow-triggerer");
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(status(&sb, env)["pipeline"]["email_seen"], true);
+
+    sb.run(&["destroy", "--env", env]).expect(0);
+    assert_nothing_left(&sb, env);
+}
+
 fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap().flatten() {
