@@ -45,13 +45,15 @@ fn the_reaper_destroys_at_the_deadline_and_then_exits() {
         "--until",
         "provision",
         "--ttl",
-        "4s",
+        // Long enough that a slow `up` on a loaded machine ends well before it.
+        "8s",
     ])
     .expect(0);
     let s = status(&sb, "reaped");
     let pid = s["reaper"]["pid"].as_u64().unwrap();
     assert!(pid_alive(pid));
-    let deadline = Instant::now() + Duration::from_secs(4);
+    // The lease began before `up` returned: this is a bound on its end.
+    let deadline = Instant::now() + Duration::from_secs(8);
     assert!(
         wait_for(Duration::from_secs(30), || status(&sb, "reaped")["status"]
             == "destroyed"),
