@@ -104,7 +104,9 @@ impl Airflow {
                 Err(e) => last = http_err(e).to_string(),
             }
             std::thread::sleep(delay);
-            delay = (delay * 2).min(Duration::from_secs(2));
+            // A refused connection costs nothing: poll often, so the DAG is
+            // triggered within half a second of Airflow becoming healthy.
+            delay = (delay * 2).min(Duration::from_millis(500));
         }
         bail!(
             "Airflow at {} not healthy after {}s: {last}",
@@ -270,7 +272,7 @@ impl Airflow {
             if start.elapsed() > limit {
                 bail!("DAG run {run_id} still {state} after {}s", limit.as_secs());
             }
-            std::thread::sleep(Duration::from_millis(700));
+            std::thread::sleep(Duration::from_millis(400));
         }
     }
 }
