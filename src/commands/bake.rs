@@ -95,8 +95,20 @@ fn bake_local() -> Result<i32> {
     let destroyed = destroy_bake_env(env_name);
     made?;
     destroyed.with_context(|| format!("image {tag} was made"))?;
+    let previous = local::baked_image().ok();
     std::fs::create_dir_all(paths::cache())?;
     std::fs::write(local::baked_tag_file(), format!("{tag}\n"))?;
+    // The image this one replaces (an older playbook) would only take disk
+    // space; a live env still using it keeps it (podman refuses, we go on).
+    if let Some(old) = previous.filter(|p| *p != tag) {
+        let rmi = local::podman(&assets).args(["rmi", &old]).capture();
+        match process::run_ok(&rmi, |_, _| {}) {
+            Ok(_) => ui::info(&format!("removed the previous baked image {old}")),
+            Err(_) => ui::info(&format!(
+                "kept the previous baked image {old} (in use); `shadowops prune-images` removes unused images"
+            )),
+        }
+    }
     println!("{tag}");
     Ok(0)
 }
