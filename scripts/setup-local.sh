@@ -13,8 +13,12 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # debootstrap: the base images are built from it, never pulled;
 # apt-cacher-ng: machine-wide apt cache shared by every env (and image builds);
 # postgresql-client, openssh-client: the checks and the driver reach the env;
-# iproute2: `ss` tells when an env's apt forwarder listens.
-packages=(podman runc debootstrap apt-cacher-ng postgresql-client openssh-client python3 ca-certificates iproute2)
+# iproute2: `ss` tells when an env's apt forwarder listens;
+# netavark + aardvark-dns: podman 4.3 on Debian 12 does not pull them in and
+# then falls back to CNI, whose --internal bridge gets no IPv4 address, so this
+# machine cannot reach its own containers (podman/containers.conf names
+# netavark explicitly; see docs/local-target.md).
+packages=(podman runc netavark aardvark-dns debootstrap apt-cacher-ng postgresql-client openssh-client python3 ca-certificates iproute2)
 
 log() { printf 'setup-local: %s\n' "$*" >&2; }
 

@@ -3,12 +3,13 @@
 use crate::cli::Target;
 use crate::error::Failure;
 use crate::report::Phase;
+use crate::supervise::Probe;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 /// A validated env name: a lowercase DNS label of 1-30 characters, so it can
 /// name containers, networks, AWS resources and tags unchanged.
@@ -157,22 +158,29 @@ impl EnvDir {
             .truncate(false)
             .write(true)
             .open(self.lock_file())?;
-        let start = Instant::now();
-        loop {
-            match file.try_lock() {
-                Ok(()) => return Ok(EnvLock { _file: file }),
-                Err(std::fs::TryLockError::WouldBlock) if start.elapsed() < wait => {
-                    std::thread::sleep(Duration::from_millis(200))
-                }
-                Err(std::fs::TryLockError::WouldBlock) => {
-                    anyhow::bail!(
-                        "env {} is busy: another shadowops command holds {} (try again when it finishes)",
-                        self.name,
-                        self.lock_file().display()
-                    )
-                }
-                Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
+        let name = self.name.to_string();
+        let lock_file = self.lock_file();
+        let file = std::sync::Arc::new(file);
+        let holder = file.clone();
+        let got = crate::supervise::wait(
+            &format!("the lock of env {name}"),
+            wait,
+            Duration::from_millis(200),
+            move || match holder.try_lock() {
+                Ok(()) => Probe::Ready(()),
+                Err(std::fs::TryLockError::WouldBlock) => Probe::Pending("held".into()),
+                Err(std::fs::TryLockError::Error(e)) => Probe::Failed(e.into()),
+            },
+        );
+        match got {
+            Ok(()) => Ok(EnvLock { _file: file }),
+            Err(e) if e.downcast_ref::<crate::supervise::WaitTimedOut>().is_some() => {
+                anyhow::bail!(
+                    "env {name} is busy: another shadowops command holds {} (try again when it finishes)",
+                    lock_file.display()
+                )
             }
+            Err(e) => Err(e),
         }
     }
 
@@ -187,7 +195,9 @@ impl EnvDir {
             .write(true)
             .open(self.lock_file())?;
         match file.try_lock() {
-            Ok(()) => Ok(Some(EnvLock { _file: file })),
+            Ok(()) => Ok(Some(EnvLock {
+                _file: std::sync::Arc::new(file),
+            })),
             Err(std::fs::TryLockError::WouldBlock) => Ok(None),
             Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
         }
@@ -197,7 +207,8 @@ impl EnvDir {
 /// Held for the duration of a command that changes an env; released on drop
 /// (also when the process dies: it is an OS file lock).
 pub struct EnvLock {
-    _file: File,
+    // Shared with the lock wait's probe; the lock goes with the last one.
+    _file: std::sync::Arc<File>,
 }
 
 /// One env's `env.json`.

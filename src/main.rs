@@ -3,6 +3,7 @@
 //! `main` stays thin: parse the arguments, run the command, map the outcome to
 //! an exit code. Everything else lives in the modules below.
 
+mod airflow;
 mod ansible;
 mod cli;
 mod commands;
@@ -13,7 +14,7 @@ mod error;
 mod keys;
 mod paths;
 mod pipeline;
-mod process;
+mod supervise;
 mod report;
 mod runrec;
 mod terraform;
@@ -34,7 +35,7 @@ fn main() {
         }
     };
     ui::init(cli.verbose);
-    process::install_signal_forwarding();
+    supervise::init();
     let code = match commands::run(cli) {
         Ok(code) => code,
         Err(err) => error::report_and_code(&err),

@@ -2,19 +2,10 @@
 //! task, fetch failed tasks' logs, confirm the success e-mail, write JUnit.
 
 use crate::report::{Detail, FailureReport, Phase};
-use crate::ui::Activity;
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime};
-
-pub struct Airflow {
-    base: String,
-    agent: ureq::Agent,
-    token: Option<String>,
-}
+use std::time::{Duration, SystemTime};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TaskOutcome {
@@ -38,277 +29,6 @@ pub struct PipelineRun {
     pub email_seen: Option<bool>,
     pub email_subject: Option<String>,
     pub email_summary: Option<String>,
-}
-
-fn http_err(e: ureq::Error) -> anyhow::Error {
-    match e {
-        ureq::Error::Status(code, resp) => {
-            let url = resp.get_url().to_string();
-            let body = resp.into_string().unwrap_or_default();
-            anyhow!(
-                "HTTP {code} from {url}: {}",
-                body.chars().take(300).collect::<String>()
-            )
-        }
-        other => anyhow!("{other}"),
-    }
-}
-
-impl Airflow {
-    pub fn new(base: &str) -> Self {
-        let agent = ureq::AgentBuilder::new()
-            .timeout_connect(Duration::from_secs(5))
-            .timeout(Duration::from_secs(30))
-            .build();
-        Airflow {
-            base: base.trim_end_matches('/').to_string(),
-            agent,
-            token: None,
-        }
-    }
-
-    /// Wait until every component reports healthy, with bounded backoff.
-    pub fn wait_healthy(&self, limit: Duration) -> Result<()> {
-        let start = Instant::now();
-        let mut delay = Duration::from_millis(250);
-        let mut last = String::from("no answer yet");
-        while start.elapsed() < limit {
-            match self
-                .agent
-                .get(&format!("{}/api/v2/monitor/health", self.base))
-                .call()
-            {
-                Ok(resp) => {
-                    let v: Value = resp.into_json().unwrap_or(Value::Null);
-                    let unhealthy: Vec<String> = v
-                        .as_object()
-                        .map(|o| {
-                            o.iter()
-                                .filter(|(_, c)| {
-                                    c.get("status").and_then(Value::as_str) != Some("healthy")
-                                })
-                                .map(|(k, c)| {
-                                    format!(
-                                        "{k}={}",
-                                        c.get("status").and_then(Value::as_str).unwrap_or("?")
-                                    )
-                                })
-                                .collect()
-                        })
-                        .unwrap_or_else(|| vec!["unparseable health answer".into()]);
-                    if unhealthy.is_empty() {
-                        return Ok(());
-                    }
-                    last = unhealthy.join(", ");
-                }
-                Err(e) => last = http_err(e).to_string(),
-            }
-            std::thread::sleep(delay);
-            // A refused connection costs nothing: poll often, so the DAG is
-            // triggered within half a second of Airflow becoming healthy.
-            delay = (delay * 2).min(Duration::from_millis(500));
-        }
-        bail!(
-            "Airflow at {} not healthy after {}s: {last}",
-            self.base,
-            limit.as_secs()
-        )
-    }
-
-    pub fn login(&mut self, user: &str, password: &str) -> Result<()> {
-        let resp = self
-            .agent
-            .post(&format!("{}/auth/token", self.base))
-            .send_json(json!({"username": user, "password": password}))
-            .map_err(http_err)
-            .context("getting an Airflow API token")?;
-        let v: Value = resp.into_json()?;
-        self.token = Some(
-            v["access_token"]
-                .as_str()
-                .ok_or_else(|| anyhow!("no access_token in /auth/token answer"))?
-                .to_string(),
-        );
-        Ok(())
-    }
-
-    fn get(&self, path: &str) -> Result<Value> {
-        let req = self.agent.get(&format!("{}{path}", self.base));
-        let req = match &self.token {
-            Some(t) => req.set("Authorization", &format!("Bearer {t}")),
-            None => req,
-        };
-        Ok(req.call().map_err(http_err)?.into_json()?)
-    }
-
-    fn send(&self, method: &str, path: &str, body: Value) -> Result<Value> {
-        let req = self.agent.request(method, &format!("{}{path}", self.base));
-        let req = match &self.token {
-            Some(t) => req.set("Authorization", &format!("Bearer {t}")),
-            None => req,
-        };
-        Ok(req.send_json(body).map_err(http_err)?.into_json()?)
-    }
-
-    /// Wait until the DAG is parsed, and make sure it is not paused.
-    pub fn wait_dag(&self, dag_id: &str, limit: Duration) -> Result<()> {
-        let start = Instant::now();
-        loop {
-            match self.get(&format!("/api/v2/dags/{dag_id}")) {
-                Ok(v) => {
-                    if v["is_paused"].as_bool() == Some(true) {
-                        self.send(
-                            "PATCH",
-                            &format!("/api/v2/dags/{dag_id}"),
-                            json!({"is_paused": false}),
-                        )?;
-                    }
-                    if let Some(errs) = self.import_errors(dag_id) {
-                        bail!("DAG {dag_id} has import errors:\n{errs}");
-                    }
-                    return Ok(());
-                }
-                Err(e) if start.elapsed() > limit => {
-                    let hint = self
-                        .import_errors(dag_id)
-                        .map(|e| format!("\nimport errors:\n{e}"))
-                        .unwrap_or_default();
-                    return Err(e.context(format!(
-                        "DAG {dag_id} did not appear within {}s{hint}",
-                        limit.as_secs()
-                    )));
-                }
-                Err(_) => std::thread::sleep(Duration::from_millis(500)),
-            }
-        }
-    }
-
-    fn import_errors(&self, dag_id: &str) -> Option<String> {
-        let v = self.get("/api/v2/importErrors").ok()?;
-        let errs: Vec<String> = v["import_errors"]
-            .as_array()?
-            .iter()
-            .filter(|e| {
-                e["filename"]
-                    .as_str()
-                    .is_some_and(|f| f.contains(dag_id) || !f.is_empty())
-            })
-            .filter_map(|e| e["stack_trace"].as_str().map(str::to_string))
-            .collect();
-        (!errs.is_empty()).then(|| errs.join("\n"))
-    }
-
-    pub fn trigger(&self, dag_id: &str, run_id: &str) -> Result<String> {
-        let v = self.send(
-            "POST",
-            &format!("/api/v2/dags/{dag_id}/dagRuns"),
-            json!({"dag_run_id": run_id, "logical_date": null, "conf": {}}),
-        )?;
-        Ok(v["dag_run_id"].as_str().unwrap_or(run_id).to_string())
-    }
-
-    fn tasks(&self, dag_id: &str, run_id: &str) -> Result<Vec<Value>> {
-        let v = self.get(&format!(
-            "/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances"
-        ))?;
-        Ok(v["task_instances"].as_array().cloned().unwrap_or_default())
-    }
-
-    /// The task's log (Airflow 3 answers structured JSON lines).
-    pub fn task_log(
-        &self,
-        dag_id: &str,
-        run_id: &str,
-        task_id: &str,
-        try_number: u64,
-    ) -> Result<String> {
-        let v = self.get(&format!(
-            "/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{}?full_content=true",
-            try_number.max(1)
-        ))?;
-        Ok(log_text(&v["content"]))
-    }
-
-    /// Follow a run to its end, one progress line per task.
-    pub fn follow(
-        &self,
-        dag_id: &str,
-        run_id: &str,
-        limit: Duration,
-    ) -> Result<(String, Vec<TaskOutcome>)> {
-        let start = Instant::now();
-        let activity = Activity::new();
-        let mut seen: BTreeMap<String, String> = BTreeMap::new();
-        let mut started = std::collections::BTreeSet::new();
-        loop {
-            crate::process::check_interrupted()?;
-            let run = self.get(&format!("/api/v2/dags/{dag_id}/dagRuns/{run_id}"))?;
-            let state = run["state"].as_str().unwrap_or("unknown").to_string();
-            let tasks = self.tasks(dag_id, run_id)?;
-            for t in &tasks {
-                let id = t["task_id"].as_str().unwrap_or("?").to_string();
-                let st = t["state"].as_str().unwrap_or("none").to_string();
-                let prev = seen.insert(id.clone(), st.clone());
-                if prev.as_deref() == Some(st.as_str()) {
-                    continue;
-                }
-                match st.as_str() {
-                    "running" | "queued" | "scheduled" | "deferred" | "up_for_retry"
-                        if started.insert(id.clone()) =>
-                    {
-                        activity.start(&id, &format!("task {id}"));
-                    }
-                    "success" => activity.finish(&id, &format!("task {id}"), "success", false),
-                    "failed" | "upstream_failed" | "skipped" => {
-                        activity.finish(&id, &format!("task {id}"), &st, st != "skipped")
-                    }
-                    _ => {}
-                }
-            }
-            if state == "success" || state == "failed" {
-                let outcomes = tasks.iter().map(outcome).collect();
-                return Ok((state, outcomes));
-            }
-            if start.elapsed() > limit {
-                bail!("DAG run {run_id} still {state} after {}s", limit.as_secs());
-            }
-            std::thread::sleep(Duration::from_millis(400));
-        }
-    }
-}
-
-fn outcome(t: &Value) -> TaskOutcome {
-    TaskOutcome {
-        task_id: t["task_id"].as_str().unwrap_or("?").to_string(),
-        state: t["state"].as_str().unwrap_or("none").to_string(),
-        duration_s: t["duration"].as_f64(),
-        try_number: t["try_number"].as_u64().unwrap_or(1),
-        log_file: None,
-        log_tail: String::new(),
-    }
-}
-
-/// Airflow 3 log content: a list of structured records, or plain text.
-fn log_text(content: &Value) -> String {
-    match content {
-        Value::String(s) => s.clone(),
-        Value::Array(items) => items
-            .iter()
-            .map(|i| match i {
-                Value::String(s) => s.clone(),
-                Value::Object(o) => {
-                    let ts = o.get("timestamp").and_then(Value::as_str).unwrap_or("");
-                    let lvl = o.get("level").and_then(Value::as_str).unwrap_or("");
-                    let ev = o.get("event").and_then(Value::as_str).unwrap_or("");
-                    let line = format!("{ts} {lvl} {ev}");
-                    line.trim().to_string()
-                }
-                other => other.to_string(),
-            })
-            .collect::<Vec<_>>()
-            .join("\n"),
-        other => other.to_string(),
-    }
 }
 
 pub fn tail(text: &str, n: usize) -> String {
@@ -414,34 +134,45 @@ pub fn wait_for_mail(
     since: SystemTime,
     limit: Duration,
 ) -> Result<Option<Mail>> {
-    let start = Instant::now();
-    loop {
-        if let Ok(rd) = std::fs::read_dir(inbox) {
-            for e in rd.flatten() {
-                let p = e.path();
-                if p.extension().and_then(|x| x.to_str()) != Some("eml") {
-                    continue;
-                }
-                let newer = e
-                    .metadata()
-                    .and_then(|m| m.modified())
-                    .map(|m| m >= since - Duration::from_secs(2))
-                    .unwrap_or(true);
-                if !newer {
-                    continue;
-                }
-                if let Some(mail) = parse_mail(&p) {
-                    if mail.subject.contains(run_id) || mail.body_text.contains(run_id) {
-                        return Ok(Some(mail));
-                    }
-                }
+    let (inbox, run) = (inbox.to_path_buf(), run_id.to_string());
+    let found = crate::supervise::wait(
+        &format!("the success e-mail for {run_id} in {}", inbox.display()),
+        limit,
+        Duration::from_millis(500),
+        move || match find_mail(&inbox, &run, since) {
+            Some(m) => crate::supervise::Probe::Ready(m),
+            None => crate::supervise::Probe::Pending("no matching message".into()),
+        },
+    );
+    match found {
+        Ok(m) => Ok(Some(m)),
+        Err(e) if e.downcast_ref::<crate::supervise::WaitTimedOut>().is_some() => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// One look into the inbox for a message that names `run_id`.
+fn find_mail(inbox: &Path, run_id: &str, since: SystemTime) -> Option<Mail> {
+    for e in std::fs::read_dir(inbox).ok()?.flatten() {
+        let p = e.path();
+        if p.extension().and_then(|x| x.to_str()) != Some("eml") {
+            continue;
+        }
+        let newer = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .map(|m| m >= since - Duration::from_secs(2))
+            .unwrap_or(true);
+        if !newer {
+            continue;
+        }
+        if let Some(mail) = parse_mail(&p) {
+            if mail.subject.contains(run_id) || mail.body_text.contains(run_id) {
+                return Some(mail);
             }
         }
-        if start.elapsed() > limit {
-            return Ok(None);
-        }
-        std::thread::sleep(Duration::from_millis(500));
     }
+    None
 }
 
 pub fn parse_mail(path: &Path) -> Option<Mail> {
@@ -574,9 +305,7 @@ mod tests {
     }
 
     #[test]
-    fn structured_log_content_is_flattened() {
-        let v = json!([{"timestamp": "t1", "level": "info", "event": "hello"}, "plain"]);
-        assert_eq!(log_text(&v), "t1 info hello\nplain");
+    fn tail_keeps_the_last_lines() {
         assert_eq!(tail("a\nb\nc", 2), "b\nc");
     }
 }

@@ -2,7 +2,7 @@
 
 use crate::cli::Target;
 use crate::error::Failure;
-use crate::process::{self, Cmd};
+use crate::supervise::{self, Cmd};
 use anyhow::Result;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -53,7 +53,7 @@ fn terraform_candidates() -> Vec<PathBuf> {
 
 /// `terraform version -json` → "1.11.4".
 pub fn terraform_version(bin: &Path) -> Result<String> {
-    let out = process::run_ok(
+    let out = supervise::run_ok(
         &Cmd::new(bin).args(["version", "-json"]).capture(),
         |_, _| {},
     )?;
@@ -125,7 +125,7 @@ fn check_simple(
 ) -> ToolCheck {
     let path = find(name);
     let version = path.as_ref().and_then(|p| {
-        process::run(&Cmd::new(p).args(version_args).capture(), |_, _| {})
+        supervise::run(&Cmd::new(p).args(version_args).capture(), |_, _| {})
             .ok()
             .map(|f| {
                 let text = if f.stdout.trim().is_empty() {

@@ -171,8 +171,9 @@ pub fn reaper_loop(dir: &EnvDir) -> Result<i32> {
             );
             return Ok(code);
         }
+        // Re-read the lease every second: `extend` and `destroy` change it.
         let left = deadline.duration_since(now).unwrap_or_default();
-        std::thread::sleep(left.min(Duration::from_secs(1)));
+        crate::supervise::pause(left.min(Duration::from_secs(1)))?;
     }
 }
 

@@ -3,7 +3,7 @@
 
 use super::events::{self, Event, HostStats, TaskResult};
 use super::render::Files;
-use crate::process::{self, Cmd, Finished};
+use crate::supervise::{self, Cmd, Finished};
 use crate::report::{Detail, FailureReport, Phase};
 use crate::ui::{self, Activity};
 use anyhow::Result;
@@ -59,16 +59,23 @@ impl Playbook {
     }
 
     pub fn run(&self, files: &Files, log_dir: &Path, extra: &[&str]) -> Result<PlayOutcome> {
-        let cmd = self.command(files, extra).logs(
-            log_dir.join("ansible-playbook.jsonl"),
-            log_dir.join("ansible-playbook.stderr.log"),
-        );
+        let cmd = self
+            .command(files, extra)
+            .logs(
+                log_dir.join("ansible-playbook.jsonl"),
+                log_dir.join("ansible-playbook.stderr.log"),
+            )
+            .deadline(supervise::deadline_from_env(
+                "SHADOWOPS_ANSIBLE_TIMEOUT",
+                std::time::Duration::from_secs(45 * 60),
+            )?)
+            .grace(std::time::Duration::from_secs(15));
         let activity = Activity::new();
         let mut stats = BTreeMap::new();
         let mut failures = Vec::new();
         let mut tasks = 0;
         let mut current: Option<String> = None;
-        let finished = process::run(&cmd, |is_err, line| {
+        let finished = supervise::run(&cmd, |is_err, line| {
             if is_err {
                 ui::debug(line);
                 return;

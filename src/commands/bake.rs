@@ -13,7 +13,7 @@ use crate::cli::Target;
 use crate::env::{self, EnvDir};
 use crate::error::Failure;
 use crate::paths;
-use crate::process;
+use crate::supervise;
 use crate::ui;
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
@@ -85,11 +85,11 @@ fn bake_local() -> Result<i32> {
     let host = format!("shadowops-{env_name}-host");
     let made = (|| -> Result<()> {
         let disable = local::podman(&assets).args(["exec", &host, "sh", "-c", DISABLE_AIRFLOW]);
-        process::run_ok(&disable, |_, l| ui::debug(l))
+        supervise::run_ok(&disable, |_, l| ui::debug(l))
             .context("bake: disabling Airflow in the bake host")?;
         ui::phase("bake", &format!("committing {host} as {tag}"));
         let commit = local::podman(&assets).args(["commit", "--pause", &host, &tag]);
-        process::run_ok(&commit, |_, l| ui::debug(l))?;
+        supervise::run_ok(&commit, |_, l| ui::debug(l))?;
         Ok(())
     })();
     let destroyed = destroy_bake_env(env_name);
@@ -102,7 +102,7 @@ fn bake_local() -> Result<i32> {
     // space; a live env still using it keeps it (podman refuses, we go on).
     if let Some(old) = previous.filter(|p| *p != tag) {
         let rmi = local::podman(&assets).args(["rmi", &old]).capture();
-        match process::run_ok(&rmi, |_, _| {}) {
+        match supervise::run_ok(&rmi, |_, _| {}) {
             Ok(_) => ui::info(&format!("removed the previous baked image {old}")),
             Err(_) => ui::info(&format!(
                 "kept the previous baked image {old} (in use); `shadowops prune-images` removes unused images"

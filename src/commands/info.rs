@@ -432,10 +432,13 @@ pub fn logs(
             }
         }
         std::io::stdout().flush()?;
-        if !running || crate::process::interrupted() {
+        if !running {
             return Ok(0);
         }
-        std::thread::sleep(Duration::from_millis(500));
+        // Ctrl-C ends the follow: that is how a user stops it.
+        if crate::supervise::pause(Duration::from_millis(500)).is_err() {
+            return Ok(0);
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 
 use crate::env::{self, EnvDir, EnvState};
 use crate::paths;
-use crate::process::{self, Cmd};
+use crate::supervise::{self, Cmd};
 use crate::ui;
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
@@ -16,7 +16,11 @@ pub fn containers_conf(assets: &Path) -> PathBuf {
 }
 
 pub fn podman(assets: &Path) -> Cmd {
-    Cmd::new("podman").env("CONTAINERS_CONF", containers_conf(assets))
+    Cmd::new("podman")
+        .env("CONTAINERS_CONF", containers_conf(assets))
+        // One podman call (inspect, rm, commit) is seconds; a hung one must
+        // not hold the env lock.
+        .deadline(std::time::Duration::from_secs(600))
 }
 
 /// Image tags from `images/build.sh` (builds what is missing; cached by recipe hash).
@@ -32,12 +36,14 @@ pub fn build_images(assets: &Path, log_dir: &Path) -> Result<Images> {
         .arg(assets.join("images/build.sh"))
         .env("CONTAINERS_CONF", containers_conf(assets))
         .env("SHADOWOPS_CACHE", paths::cache())
+        // debootstrap of three images on a cold machine: a few minutes.
+        .deadline(std::time::Duration::from_secs(1800))
         .logs(
             log_dir.join("images.log"),
             log_dir.join("images.stderr.log"),
         )
         .capture();
-    let out = process::run_ok(&cmd, |is_err, l| {
+    let out = supervise::run_ok(&cmd, |is_err, l| {
         if is_err {
             ui::info(&format!("  images: {l}"));
         }
@@ -61,7 +67,7 @@ pub fn build_images(assets: &Path, log_dir: &Path) -> Result<Images> {
 /// another env under this home. Chosen once per env and kept in env.json.
 pub fn allocate_subnet(assets: &Path, home: &Path, me: &str) -> Result<String> {
     let mut used = BTreeSet::new();
-    let out = process::run_ok(
+    let out = supervise::run_ok(
         &podman(assets)
             .args(["network", "ls", "--format", "json"])
             .capture(),
@@ -107,7 +113,7 @@ pub fn allocate_subnet(assets: &Path, home: &Path, me: &str) -> Result<String> {
 pub fn sweep_env(assets: &Path, env: &str) -> Result<usize> {
     let label = format!("label=shadowops.env={env}");
     let mut removed = 0;
-    let ps = process::run(
+    let ps = supervise::run(
         &podman(assets)
             .args(["ps", "-a", "-q", "--filter", &label])
             .capture(),
@@ -115,20 +121,20 @@ pub fn sweep_env(assets: &Path, env: &str) -> Result<usize> {
     )?;
     let ids: Vec<&str> = ps.stdout.split_whitespace().collect();
     if !ids.is_empty() {
-        process::run_ok(
+        supervise::run_ok(
             &podman(assets).args(["rm", "-f", "-t", "0"]).args(&ids),
             |_, _| {},
         )?;
         removed += ids.len();
     }
-    let nets = process::run(
+    let nets = supervise::run(
         &podman(assets)
             .args(["network", "ls", "-q", "--filter", &label])
             .capture(),
         |_, _| {},
     )?;
     for n in nets.stdout.split_whitespace() {
-        process::run_ok(&podman(assets).args(["network", "rm", "-f", n]), |_, _| {})?;
+        supervise::run_ok(&podman(assets).args(["network", "rm", "-f", n]), |_, _| {})?;
         removed += 1;
     }
     Ok(removed)
@@ -150,7 +156,7 @@ pub fn sweep_expired(home: &Path, dry_run: bool) -> Result<usize> {
     }
     let assets = paths::assets()?;
     let now = SystemTime::now();
-    let out = process::run(
+    let out = supervise::run(
         &podman(&assets)
             .args([
                 "ps",
@@ -235,7 +241,7 @@ pub fn prune_images() -> Result<i32> {
         .arg(assets.join("images/build.sh"))
         .arg("--prune")
         .env("CONTAINERS_CONF", containers_conf(&assets));
-    process::run_ok(&cmd, |_, l| eprintln!("{l}"))?;
+    supervise::run_ok(&cmd, |_, l| eprintln!("{l}"))?;
     let _ = std::fs::remove_file(baked_tag_file());
     Ok(0)
 }

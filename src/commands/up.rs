@@ -9,14 +9,16 @@ use crate::env::{self, EnvDir, EnvState, PhaseRecord, Status};
 use crate::error::Failure;
 use crate::keys;
 use crate::paths;
-use crate::pipeline::{self, Airflow, PipelineRun};
+use crate::airflow::Airflow;
+use crate::pipeline::{self, PipelineRun};
+use crate::supervise::Probe;
 use crate::report::{Detail, FailureReport, Phase};
 use crate::runrec::Run;
 use crate::terraform::{self, vars, Terraform};
 use crate::tools::{self, Tools};
 use crate::ttl;
 use crate::ui;
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, Result};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
@@ -209,7 +211,7 @@ impl Up {
 
     /// Run one phase: progress header, duration in summary and env.json.
     fn timed<T>(&mut self, phase: Phase, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
-        crate::process::check_interrupted()?;
+        crate::supervise::check_interrupted()?;
         let start = Instant::now();
         let out = f(self);
         let secs = start.elapsed().as_secs_f64();
@@ -591,12 +593,21 @@ impl Up {
             .to_string();
         let mut airflow = Airflow::new(&shadow.airflow.url);
         let run_id = format!("shadowops__{}", self.run.id);
-        let prep = (|| -> Result<()> {
+        let dags_dir = self.pipeline_src.join("dags");
+        let prep = (|| -> Result<crate::airflow::ParsedDag> {
             airflow.login("admin", &pw)?;
-            airflow.wait_dag(&dag, Duration::from_secs(120))?;
+            let parsed = airflow.wait_dag(&dag, &dags_dir, Duration::from_secs(120))?;
             airflow.trigger(&dag, &run_id)?;
-            Ok(())
+            Ok(parsed)
         })();
+        if let Ok(p) = &prep {
+            ui::info(&format!(
+                "  DAG {dag} version {} ({}, sha256 {}) triggered as {run_id}",
+                p.version.map(|v| v.to_string()).unwrap_or("?".into()),
+                p.file,
+                &p.sha256[..12]
+            ));
+        }
         if let Err(e) = prep {
             let report = FailureReport::new(Phase::Pipeline, format!("could not start DAG {dag}"))
                 .with_detail(message_detail(&e));
@@ -713,6 +724,11 @@ impl Up {
 
     /// Record a phase failure in env.json and build the located report.
     fn fail(&mut self, report: FailureReport, log: Option<PathBuf>) -> anyhow::Error {
+        // A step that failed because Ctrl-C stopped it was interrupted, not
+        // broken: exit 130 and an env that says so (finish records it).
+        if crate::supervise::interrupted() {
+            return Failure::Interrupted.into();
+        }
         let keep = self.on_failure() == OnFailure::Keep;
         let report = report.locate(self.dir.name.as_str(), self.run.dir.clone(), log, keep);
         self.state.last_failure = Some(env::LastFailure {
@@ -871,27 +887,32 @@ impl Up {
             ),
         );
         let mut last_print = Instant::now() - Duration::from_secs(3600);
-        loop {
-            let now = SystemTime::now();
-            if now >= deadline || crate::process::interrupted() {
-                break;
-            }
+        let left = deadline
+            .duration_since(SystemTime::now())
+            .unwrap_or_default();
+        let countdown = crate::supervise::wait("the lease's end", left, Duration::from_millis(250), move || {
             if last_print.elapsed() >= Duration::from_secs(30) {
-                ui::info(&format!(
-                    "  {} left",
-                    ttl::format_left(deadline.duration_since(now).ok())
-                ));
+                let left = deadline.duration_since(SystemTime::now()).ok();
+                ui::info(&format!("  {} left", ttl::format_left(left)));
                 last_print = Instant::now();
             }
-            std::thread::sleep(Duration::from_millis(250));
+            Probe::<()>::Pending("waiting".into())
+        });
+        // Either way (deadline or Ctrl-C) the env goes now.
+        if let Err(e) = countdown {
+            if e.downcast_ref::<crate::supervise::WaitTimedOut>().is_none()
+                && !matches!(e.downcast_ref::<Failure>(), Some(Failure::Interrupted))
+            {
+                return Err(e);
+            }
         }
-        crate::process::reset_interrupt();
+        crate::supervise::reset_interrupt();
         super::destroy::destroy_after_failure(&self.dir).map(|_| 0)
     }
 }
 
 fn message_detail(e: &anyhow::Error) -> Detail {
-    match e.downcast_ref::<crate::process::ProcessError>() {
+    match e.downcast_ref::<crate::supervise::ProcessError>() {
         Some(p) => Detail::Message {
             message: format!("`{}` failed ({})", p.command, p.status),
             tail: p.stderr_tail.clone(),
@@ -911,29 +932,22 @@ pub fn wait_ssh(host: &str, port: u16, limit: Duration) -> Result<()> {
         .to_socket_addrs()?
         .next()
         .ok_or_else(|| anyhow!("cannot resolve {host}"))?;
-    let start = Instant::now();
-    let mut delay = Duration::from_millis(200);
-    let mut last = String::new();
-    while start.elapsed() < limit {
-        crate::process::check_interrupted()?;
-        match TcpStream::connect_timeout(&addr, Duration::from_secs(3)) {
+    crate::supervise::wait(
+        &format!("SSH banner from {addr}"),
+        limit,
+        Duration::from_millis(300),
+        move || match TcpStream::connect_timeout(&addr, Duration::from_secs(3)) {
             Ok(mut s) => {
                 let _ = s.set_read_timeout(Some(Duration::from_secs(3)));
                 let mut buf = [0u8; 8];
                 match s.read(&mut buf) {
-                    Ok(n) if n >= 4 && &buf[..4] == b"SSH-" => return Ok(()),
-                    Ok(_) => last = "no SSH banner".into(),
-                    Err(e) => last = e.to_string(),
+                    Ok(n) if n >= 4 && &buf[..4] == b"SSH-" => Probe::Ready(()),
+                    Ok(_) => Probe::Pending("no SSH banner".into()),
+                    Err(e) => Probe::Pending(e.to_string()),
                 }
             }
-            Err(e) => last = e.to_string(),
-        }
-        std::thread::sleep(delay);
-        delay = (delay * 2).min(Duration::from_secs(3));
-    }
-    bail!(
-        "no SSH answer from {addr} within {}s: {last}",
-        limit.as_secs()
+            Err(e) => Probe::Pending(e.to_string()),
+        },
     )
 }
 

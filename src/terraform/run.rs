@@ -3,11 +3,12 @@
 
 use super::events::{self, Event};
 use super::transient::{transient_cause, RetryPolicy};
-use crate::process::{self, Cmd, Finished};
+use crate::supervise::{self, Cmd, Finished};
 use crate::report::{Detail, FailureReport, Phase};
 use crate::ui::{self, Activity};
 use anyhow::Result;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 pub struct Terraform {
     pub bin: PathBuf,
@@ -51,7 +52,9 @@ impl Terraform {
             .env("TF_IN_AUTOMATION", "1")
             .env("TF_INPUT", "0")
             .env("CHECKPOINT_DISABLE", "1")
-            .env("TF_CLI_CONFIG_FILE", assets.join("terraform/cli.tfrc"));
+            .env("TF_CLI_CONFIG_FILE", assets.join("terraform/cli.tfrc"))
+            // Reads and small writes of the state: minutes at most.
+            .deadline(Duration::from_secs(300));
         for (k, v) in &self.extra_env {
             c = c.env(k, v);
         }
@@ -96,7 +99,7 @@ impl Terraform {
             log_dir.join("terraform-init.log"),
             log_dir.join("terraform-init.stderr.log"),
         );
-        process::run_ok(&c, |_, l| ui::debug(l))
+        supervise::run_ok(&c, |_, l| ui::debug(l))
     }
 
     /// `apply -json` (or `apply -destroy -json`), streaming events; run
@@ -126,12 +129,7 @@ impl Terraform {
                 policy.retries + 1
             ));
             // Ctrl-C during the pause stops here, not after it.
-            let until = std::time::Instant::now() + wait;
-            while std::time::Instant::now() < until {
-                process::check_interrupted()?;
-                std::thread::sleep(std::time::Duration::from_millis(100));
-            }
-            process::check_interrupted()?;
+            supervise::pause(wait)?;
             attempt += 1;
         }
     }
@@ -154,13 +152,22 @@ impl Terraform {
         if destroy {
             args.push("-destroy");
         }
+        // Creating or deleting a Redshift cluster takes many minutes; a
+        // hung apply must still end (and release the env lock the reaper
+        // holds). After SIGINT Terraform finishes the calls in flight and
+        // writes its state: give it time before the group is killed.
         let c = self
             .with_var_files(self.cmd(&args))
-            .logs(log.clone(), log_dir.join(format!("{stem}.stderr.log")));
+            .logs(log.clone(), log_dir.join(format!("{stem}.stderr.log")))
+            .deadline(supervise::deadline_from_env(
+                "SHADOWOPS_TF_TIMEOUT",
+                Duration::from_secs(3600),
+            )?)
+            .grace(Duration::from_secs(120));
         let activity = Activity::new();
         let mut diagnostics = Vec::new();
         let mut summary = None;
-        let finished = process::run(&c, |is_err, line| {
+        let finished = supervise::run(&c, |is_err, line| {
             if is_err {
                 ui::debug(line);
                 return;
@@ -205,19 +212,19 @@ impl Terraform {
     /// `output -json` — holds secrets in clear, so it is captured, never logged.
     pub fn output_json(&self) -> Result<String> {
         let c = self.cmd(&["output", "-json"]).capture();
-        Ok(process::run_ok(&c, |_, _| {})?.stdout)
+        Ok(supervise::run_ok(&c, |_, _| {})?.stdout)
     }
 
     /// `output -json NAME`: one (non-secret) output's JSON value.
     pub fn output_value(&self, name: &str) -> Result<String> {
         let c = self.cmd(&["output", "-json", name]).capture();
-        Ok(process::run_ok(&c, |_, _| {})?.stdout)
+        Ok(supervise::run_ok(&c, |_, _| {})?.stdout)
     }
 
     /// `state rm ADDR`: Terraform forgets an object without destroying it.
     pub fn state_rm(&self, addr: &str) -> Result<()> {
         let c = self.cmd(&["state", "rm", addr]).capture();
-        process::run_ok(&c, |_, l| ui::debug(l))?;
+        supervise::run_ok(&c, |_, l| ui::debug(l))?;
         Ok(())
     }
 
@@ -226,14 +233,14 @@ impl Terraform {
             return Ok(Vec::new());
         }
         let c = self.cmd(&["state", "list"]).capture();
-        let out = process::run_ok(&c, |_, _| {})?;
+        let out = supervise::run_ok(&c, |_, _| {})?;
         Ok(out.stdout.lines().map(str::to_string).collect())
     }
 
     /// `plan` with the env's inputs, printed for the user.
     pub fn plan(&self) -> Result<Finished> {
         let c = self.with_var_files(self.cmd(&["plan", "-input=false", "-lock=false"]));
-        process::run(&c, |is_err, l| {
+        supervise::run(&c, |is_err, l| {
             if is_err {
                 eprintln!("{l}")
             } else {
