@@ -15,6 +15,7 @@ mod keys;
 mod paths;
 mod pipeline;
 mod supervise;
+mod targets;
 mod report;
 mod runrec;
 mod terraform;

@@ -46,20 +46,8 @@ impl Run {
         std::fs::create_dir_all(runs_dir)?;
         prune(runs_dir, KEEP_RUNS - 1)?;
         let now = SystemTime::now();
-        // Sortable, unique enough per env (one command at a time holds the lock).
         let stamp = humantime::format_rfc3339_seconds(now).to_string();
-        let mut id = format!(
-            "{}-{command}",
-            stamp.replace([':', '-'], "").trim_end_matches('Z')
-        );
-        let mut n = 1;
-        while runs_dir.join(&id).exists() {
-            n += 1;
-            id = format!(
-                "{}-{command}-{n}",
-                stamp.replace([':', '-'], "").trim_end_matches('Z')
-            );
-        }
+        let id = new_id(runs_dir, now, command);
         let dir = runs_dir.join(&id);
         std::fs::create_dir_all(&dir)?;
         let summary = Summary {
@@ -116,6 +104,24 @@ impl Run {
     }
 }
 
+/// A run id that sorts by time as a string: UTC to the millisecond
+/// (`20261207T033418.123-up`), and `-02`, `-03`... for another run of the
+/// same millisecond (zero-padded, so `-10` sorts after `-09`).
+fn new_id(runs_dir: &Path, now: SystemTime, command: &str) -> String {
+    let stamp = humantime::format_rfc3339_millis(now)
+        .to_string()
+        .replace([':', '-'], "")
+        .trim_end_matches('Z')
+        .to_string();
+    let mut id = format!("{stamp}-{command}");
+    let mut n = 1;
+    while runs_dir.join(&id).exists() {
+        n += 1;
+        id = format!("{stamp}-{command}-{n:02}");
+    }
+    id
+}
+
 /// Run ids, oldest first.
 pub fn list(runs_dir: &Path) -> Result<Vec<String>> {
     let mut ids: Vec<String> = match std::fs::read_dir(runs_dir) {
@@ -162,5 +168,23 @@ mod tests {
         assert_eq!(ids.len(), KEEP_RUNS);
         let s = load_summary(&tmp.path().join(&ids[0])).unwrap();
         assert_eq!(s.phases[0].phase, Phase::Vars);
+    }
+
+    /// Ids sort as they were made, also many in one millisecond.
+    #[test]
+    fn run_ids_sort_by_time() {
+        let tmp = tempfile::tempdir().unwrap();
+        let now = SystemTime::now();
+        let mut made = Vec::new();
+        for _ in 0..12 {
+            let id = new_id(tmp.path(), now, "up");
+            std::fs::create_dir(tmp.path().join(&id)).unwrap();
+            made.push(id);
+        }
+        let later = new_id(tmp.path(), now + std::time::Duration::from_millis(1), "destroy");
+        std::fs::create_dir(tmp.path().join(&later)).unwrap();
+        made.push(later);
+        assert!(made[9].ends_with("-up-10"), "{made:?}");
+        assert_eq!(list(tmp.path()).unwrap(), made);
     }
 }

@@ -8,7 +8,7 @@
 //! to restart it with its own settings), make the image, and destroy the
 //! env whatever happened.
 
-use super::local;
+use crate::targets::local;
 use crate::cli::Target;
 use crate::env::{self, EnvDir};
 use crate::error::Failure;

@@ -1,7 +1,7 @@
 //! `destroy`: idempotent, works after any partial failure, leaves only the
 //! run records and env.json (status "destroyed").
 
-use super::local;
+use crate::targets::local;
 use crate::env::{self, EnvDir, EnvLock, Status};
 use crate::error::Failure;
 use crate::paths;

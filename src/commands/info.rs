@@ -476,11 +476,19 @@ pub fn ssh(raw: &str, cmd: Vec<String>) -> Result<i32> {
 pub fn doctor(json_out: bool) -> Result<i32> {
     let checks = crate::tools::check_all(Target::Local);
     let missing = checks.iter().any(|c| c.required && c.problem.is_some());
+    // The engine checks need podman and the assets; without them the tool
+    // checks above already say what to install.
+    let engine = match (paths::assets(), missing) {
+        (Ok(a), false) => crate::targets::local::engine_checks(&a),
+        _ => Vec::new(),
+    };
+    let engine_bad = engine.iter().any(|c| !c.ok);
     if json_out {
         println!(
             "{}",
             serde_json::to_string_pretty(
-                &json!({"ok": !missing, "tools": checks, "assets": paths::assets().ok(), "cache": paths::cache()})
+                &json!({"ok": !missing && !engine_bad, "tools": checks, "engine": engine,
+                        "assets": paths::assets().ok(), "cache": paths::cache()})
             )?
         );
     } else {
@@ -508,6 +516,12 @@ pub fn doctor(json_out: bool) -> Result<i32> {
             Err(e) => println!("MISSING assets            {e}"),
         }
         println!("        cache             {}", paths::cache().display());
+        for c in &engine {
+            println!("{} {:<17} {}", if c.ok { "ok     " } else { "BAD    " }, c.name, c.found);
+            if !c.ok {
+                println!("        fix: {}", c.fix);
+            }
+        }
     }
-    Ok(if missing { 1 } else { 0 })
+    Ok(if missing || engine_bad { 1 } else { 0 })
 }

@@ -3,11 +3,11 @@
 pub mod bake;
 pub mod destroy;
 pub mod info;
-pub mod local;
 pub mod up;
 
 use crate::cli::{Cli, Command};
 use crate::env::{self, EnvDir};
+use crate::targets::local;
 use crate::error::Failure;
 use anyhow::Result;
 

@@ -1,6 +1,6 @@
 //! `up`: the phases of design.md in order, each recorded, resumable.
 
-use super::local;
+use crate::targets::local;
 use crate::ansible::{render, run::Playbook};
 use crate::cli::{FromPhase, ImageChoice, OnFailure, Target, UntilPhase, UpArgs};
 use crate::contract::{self, Shadow};

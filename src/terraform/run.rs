@@ -68,8 +68,24 @@ impl Terraform {
         c
     }
 
-    pub fn init(&self, log_dir: &Path) -> Result<Finished> {
+    /// The state holds the warehouse password in clear: the directory is
+    /// the owner's alone (0700) and the state files 0600, whatever the umask
+    /// Terraform wrote them with.
+    fn secure_state_dir(&self) -> Result<()> {
+        use std::os::unix::fs::PermissionsExt;
         std::fs::create_dir_all(&self.tf_dir)?;
+        std::fs::set_permissions(&self.tf_dir, std::fs::Permissions::from_mode(0o700))?;
+        for name in ["terraform.tfstate", "terraform.tfstate.backup"] {
+            let p = self.tf_dir.join(name);
+            if p.exists() {
+                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600))?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn init(&self, log_dir: &Path) -> Result<Finished> {
+        self.secure_state_dir()?;
         let mut c = self.cmd(&["init", "-input=false", "-no-color"]);
         c = match std::env::var_os("SHADOWOPS_TF_BACKEND_CONFIG") {
             // A team backend (e.g. S3 with locking, docs/aws.md): its settings
@@ -199,6 +215,7 @@ impl Terraform {
                 _ => {}
             }
         })?;
+        self.secure_state_dir()?;
         Ok(ApplyOutcome {
             finished,
             diagnostics,

@@ -169,6 +169,7 @@ resource "terraform_data" "host" {
       NAME           = "${local.prefix}-host"
       IMAGE          = var.host_image
       IP             = local.ip.host
+      GATEWAY        = local.gateway
       HOSTNAME_      = "${var.env_name}-host"
       HOST_KEY_FILE  = var.ssh_host_key_private_file
       WHEELHOUSE_DIR = var.wheelhouse_dir

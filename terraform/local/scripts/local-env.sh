@@ -83,8 +83,32 @@ common_run_args() { # role
     )
 }
 
+# The machine must reach its containers on an --internal network. Only the
+# netavark backend gives that bridge an address (CNI's --internal bridge has
+# none, and SSH then fails only after its whole wait): refuse early, naming
+# the cause and the fix. docs/local-target.md, `shadowops doctor`.
+check_backend() {
+    local backend
+    backend="$(podman info --format '{{.Host.NetworkBackend}}' 2> /dev/null || true)"
+    if [[ "$backend" != netavark ]]; then
+        die "podman uses the '${backend:-unknown}' network backend; the local target needs netavark (an --internal CNI bridge gets no address, so this machine cannot reach its containers). Fix: run scripts/setup-local.sh (installs netavark and aardvark-dns) and keep [network] network_backend = \"netavark\" in $CONTAINERS_CONF"
+    fi
+}
+
+# After the first container joined the network, the bridge must carry the
+# gateway address (it exists only while a container is attached).
+check_gateway() { # gateway
+    local i
+    for i in 1 2 3 4 5 6 7 8 9 10; do
+        ip -4 -o addr show 2> /dev/null | grep -q " inet $1/" && return 0
+        sleep 0.2
+    done
+    die "no interface of this machine has the env's gateway address $1 after the host container joined network $NETWORK, so this machine cannot reach the env. Check: podman info --format '{{.Host.NetworkBackend}}' must say netavark (run scripts/setup-local.sh), then shadowops doctor"
+}
+
 network_up() {
     label_args
+    check_backend
     if podman network exists "$NAME"; then
         log "removing a stale network of the same name"
         podman network rm --force --time 0 "$NAME" > /dev/null
@@ -158,6 +182,7 @@ host_up() {
         --mount "type=bind,src=$STATE_DIR/host,dst=/etc/shadowops/env,ro" \
         --mount "type=bind,src=$WHEELHOUSE_DIR,dst=/opt/shadowops/wheelhouse,ro" \
         "${IMAGE:?}" /sbin/init > /dev/null
+    check_gateway "${GATEWAY:?}"
     wait_tcp "$IP" 22
 }
 

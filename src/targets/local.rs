@@ -258,3 +258,176 @@ pub fn host_image(choice: crate::cli::ImageChoice, images: &Images) -> Result<St
 pub fn state_subnet(state: &EnvState) -> Option<&str> {
     state.subnet_cidr.as_deref()
 }
+
+/// One check of what the local target assumes about podman on this machine.
+#[derive(Debug, serde::Serialize)]
+pub struct EngineCheck {
+    pub name: &'static str,
+    pub ok: bool,
+    /// What was found.
+    pub found: String,
+    /// What to do when not ok.
+    pub fix: String,
+}
+
+/// `doctor`'s engine checks: every podman choice the local target relies on
+/// (network backend, runtime, cgroup manager, events logger), the rlimits
+/// the containers ask for, and a throwaway --internal network whose gateway
+/// a container reaches. Each failing check says what to install or change.
+pub fn engine_checks(assets: &Path) -> Vec<EngineCheck> {
+    let conf = containers_conf(assets);
+    let setup = "run scripts/setup-local.sh (make tools)".to_string();
+    let info = supervise::run_ok(
+        &podman(assets)
+            .args(["info", "--format", "json"])
+            .capture()
+            .deadline(std::time::Duration::from_secs(60)),
+        |_, _| {},
+    );
+    let info: serde_json::Value = match info {
+        Ok(out) => serde_json::from_str(&out.stdout).unwrap_or_default(),
+        Err(e) => {
+            return vec![EngineCheck {
+                name: "podman info",
+                ok: false,
+                found: format!("{e:#}"),
+                fix: setup,
+            }]
+        }
+    };
+    let host = &info["host"];
+    let field = |v: &serde_json::Value| v.as_str().unwrap_or("?").to_string();
+    let expect = |name, found: String, want: &str, why: &str| EngineCheck {
+        name,
+        ok: found == want,
+        fix: format!("{why}: set it to \"{want}\" in {} and {setup}", conf.display()),
+        found,
+    };
+    let mut checks = vec![
+        expect(
+            "network backend",
+            field(&host["networkBackend"]),
+            "netavark",
+            "an --internal CNI bridge gets no address, so this machine cannot reach its containers ([network] network_backend)",
+        ),
+        expect(
+            "OCI runtime",
+            field(&host["ociRuntime"]["name"]),
+            "runc",
+            "crun refuses this kernel's hybrid cgroups ([engine] runtime)",
+        ),
+        expect(
+            "cgroup manager",
+            field(&host["cgroupManager"]),
+            "cgroupfs",
+            "PID 1 is not systemd here ([engine] cgroup_manager)",
+        ),
+        expect(
+            "events logger",
+            field(&host["eventLogger"]),
+            "file",
+            "there is no journald here ([engine] events_logger)",
+        ),
+    ];
+    checks.push(ulimit_check(&conf));
+    checks.push(internal_network_check(assets));
+    checks
+}
+
+/// The containers ask for explicit nofile/nproc limits (root may not raise
+/// its own here); they must fit under this machine's hard limits.
+fn ulimit_check(conf: &Path) -> EngineCheck {
+    use nix::sys::resource::{getrlimit, Resource};
+    let want = [(Resource::RLIMIT_NOFILE, "nofile", 20000u64), (Resource::RLIMIT_NPROC, "nproc", 32768)];
+    let mut found = Vec::new();
+    let mut ok = true;
+    for (res, name, need) in want {
+        let hard = getrlimit(res).map(|(_, h)| h).unwrap_or(0);
+        found.push(format!("{name} hard {hard} (containers ask {need})"));
+        ok &= hard >= need;
+    }
+    EngineCheck {
+        name: "ulimits",
+        ok,
+        found: found.join(", "),
+        fix: format!(
+            "lower default_ulimits in {} to at most the hard limits shown",
+            conf.display()
+        ),
+    }
+}
+
+/// Create a throwaway --internal network, start a container on it from the
+/// base image, and have it open a TCP connection to a listener of ours on
+/// the gateway address: the path every env's apt proxy and SSH rely on.
+fn internal_network_check(assets: &Path) -> EngineCheck {
+    let name = "internal network";
+    let fix = "podman must use netavark (see the network backend check); then run shadowops doctor again".to_string();
+    let image = supervise::run_ok(
+        &podman(assets)
+            .args(["images", "--format", "{{.Repository}}:{{.Tag}}", "--filter", "reference=localhost/shadowops-base"])
+            .capture(),
+        |_, _| {},
+    )
+    .ok()
+    .and_then(|o| o.stdout.lines().next().map(str::to_string));
+    let Some(image) = image else {
+        return EngineCheck {
+            name,
+            ok: true,
+            found: "not checked: no base image yet (the first `up` builds it)".into(),
+            fix,
+        };
+    };
+    let net = format!("shadowops-doctor-{}", std::process::id());
+    let outcome = probe_internal_network(assets, &net, &image);
+    let _ = supervise::run(&podman(assets).args(["rm", "-f", "-t", "0", &net]).capture(), |_, _| {});
+    let _ = supervise::run(&podman(assets).args(["network", "rm", "-f", &net]).capture(), |_, _| {});
+    match outcome {
+        Ok(found) => EngineCheck { name, ok: true, found, fix },
+        Err(e) => EngineCheck { name, ok: false, found: format!("{e:#}"), fix },
+    }
+}
+
+fn probe_internal_network(assets: &Path, net: &str, image: &str) -> Result<String> {
+    use std::time::Duration;
+    let home = env::home()?;
+    let subnet = allocate_subnet(assets, &home, net)?;
+    let base = subnet.trim_end_matches(".0/24");
+    let (gateway, ip) = (format!("{base}.1"), format!("{base}.2"));
+    supervise::run_ok(
+        &podman(assets).args(["network", "create", "--internal", "--subnet", &subnet, "--gateway", &gateway, net]).capture(),
+        |_, _| {},
+    )?;
+    supervise::run_ok(
+        &podman(assets)
+            .args(["run", "-d", "--name", net, "--network", net, "--ip", &ip, "--timeout", "60", image, "sleep", "60"])
+            .capture(),
+        |_, _| {},
+    )?;
+    // The bridge has its address once a container is attached.
+    let gw = gateway.clone();
+    let listener = supervise::wait(
+        &format!("gateway address {gateway} on this machine"),
+        Duration::from_secs(3),
+        Duration::from_millis(100),
+        move || match std::net::TcpListener::bind((gw.as_str(), 0)) {
+            Ok(l) => supervise::Probe::Ready(l),
+            Err(e) => supervise::Probe::Pending(e.to_string()),
+        },
+    )?;
+    let port = listener.local_addr()?.port();
+    listener.set_nonblocking(true)?;
+    supervise::run_ok(
+        &podman(assets)
+            .args(["exec", net, "bash", "-c", &format!("exec 3<>/dev/tcp/{gateway}/{port}")])
+            .capture()
+            .deadline(Duration::from_secs(10)),
+        |_, _| {},
+    )
+    .context("the container could not connect to the gateway")?;
+    match listener.accept() {
+        Ok(_) => Ok(format!("a container on {subnet} reached this machine at {gateway}")),
+        Err(e) => Err(anyhow::anyhow!("no connection arrived on {gateway}:{port}: {e}")),
+    }
+}
