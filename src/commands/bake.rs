@@ -19,9 +19,16 @@ use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 use std::process::Command;
 
-/// Stops and disables every Airflow unit the play installed.
-const DISABLE_AIRFLOW: &str =
-    "set -e; cd /etc/systemd/system; units=$(ls airflow-*.service); systemctl disable --now --quiet $units";
+/// Stops and disables every Airflow unit the play installed, then removes
+/// the env's own files (keys, passwords, warehouse and SMTP credentials,
+/// settings), which the play lists in /var/lib/shadowops/env-files, and the
+/// converge stamp: an image carries no secret of the env it was baked in,
+/// and `up` writes them again for its own env. No manifest means a host the
+/// play did not finish: refused. (No single quotes: the AWS path wraps this
+/// in `sudo sh -c '...'`.)
+const DISABLE_AIRFLOW: &str = "set -e; cd /etc/systemd/system; units=$(ls airflow-*.service); systemctl disable --now --quiet $units; \
+     m=/var/lib/shadowops/env-files; test -s $m || { echo no $m: the play did not finish >&2; exit 1; }; \
+     xargs rm -f -- < $m; rm -f $m /var/lib/shadowops/converged";
 
 pub fn run(target: Target, allow_cidr: Option<&str>) -> Result<i32> {
     match target {
