@@ -11,6 +11,11 @@
 #   3. checkov on terraform/ (skips are inline, each with its reason)
 #   4. check-jsonschema --builtin-schema vendor.circle-ci .circleci/config.yml
 #   5. the contract shape test (tests/contract/check_shape.py)
+#   6. terraform/aws names and backstop times (check_aws_names.py: every
+#      account-unique name within its AWS limit and carrying the owner,
+#      backstops expires_at + grace) and its teardown path and backend
+#      (check_aws_teardown.py: no local key file read on destroy, paused
+#      cluster resumed before delete, backend choosable)
 # and prints the resource count of terraform/aws. Every check runs even when
 # an earlier one fails; the exit status is non-zero if any failed.
 set -euo pipefail
@@ -82,6 +87,8 @@ run "module structure terraform/aws" "$venv/bin/python" tests/contract/check_mod
 run "terraform/aws variable validations" env TERRAFORM="$terraform" "$venv/bin/python" tests/contract/check_variables.py "$repo"
 run "terraform/aws user data" env TERRAFORM="$terraform" "$venv/bin/python" tests/contract/check_user_data.py "$repo"
 run "aws host expiry script" "$venv/bin/python" tests/contract/test_expiry_script.py
+run "terraform/aws names and backstop times" env TERRAFORM="$terraform" "$venv/bin/python" tests/contract/check_aws_names.py "$repo"
+run "terraform/aws teardown and backend" env TERRAFORM="$terraform" "$venv/bin/python" tests/contract/check_aws_teardown.py "$repo"
 # --skip-download: never call Prisma Cloud (unreachable here, and nothing of
 # ours should leave the machine); checks run from the installed package.
 run "checkov" "$venv/bin/checkov" --directory terraform --framework terraform \

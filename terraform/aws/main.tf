@@ -2,6 +2,8 @@
 # env. Everything after `terraform output -json shadow` is target-blind.
 
 provider "aws" {
+  # null: the standard chain picks the region (AWS_REGION, AWS_DEFAULT_REGION,
+  # the profile's `region`), like the AWS CLI and the driver do.
   region = var.region
 
   # On every resource that takes tags (and, from provider 5.2x on, the
@@ -12,13 +14,42 @@ provider "aws" {
       owner        = var.owner
       env          = var.env_name
       expires_at   = var.expires_at
+      backstop_at  = module.names.backstop_at
       "managed-by" = "shadowops"
     }
   }
 }
 
+# Every account-unique name, and when the backstops fire, derived without a
+# provider (tests/contract/check_aws_names.py proves the length limits).
+module "names" {
+  source = "./modules/names"
+
+  env_name       = var.env_name
+  owner          = var.owner
+  expires_at     = var.expires_at
+  backstop_grace = var.backstop_grace
+  bake_ami_name  = var.bake_ami_name
+}
+
+data "aws_region" "current" {}
+
 locals {
-  name_prefix = "shadowops-${var.env_name}"
+  name_prefix = module.names.prefix
+
+  # The SMTP relay follows the env's region unless one is named: SES's
+  # endpoint in the region the standard chain resolved.
+  smtp_host = coalesce(var.smtp_host, "email-smtp.${data.aws_region.current.name}.amazonaws.com")
+
+  # The host key's private half: from the secrets var file when the driver
+  # passes it as text, else read from its file. Neither is set on the
+  # state-only destroy path (docs/aws.md), and then no local file is read at
+  # all: the conditional never evaluates file(). The instance's precondition
+  # refuses to *create* a host without it.
+  ssh_host_key_private = (
+    var.ssh_host_key_private != null ? var.ssh_host_key_private :
+    var.ssh_host_key_private_file != null ? sensitive(file(var.ssh_host_key_private_file)) : null
+  )
 
   # Fixed by docs/interfaces.md: the Debian AMI's default user, Airflow's port,
   # and where the jdbc role puts the Redshift jar.
@@ -37,9 +68,10 @@ module "network" {
 module "iam" {
   source = "./modules/iam"
 
-  name_prefix = local.name_prefix
-  # The warehouse module names its cluster after name_prefix too.
-  redshift_cluster_identifier = local.name_prefix
+  host_role_name      = module.names.iam_role_host
+  scheduler_role_name = module.names.iam_role_scheduler
+  # The warehouse module names its cluster the same way.
+  redshift_cluster_identifier = module.names.cluster_identifier
 }
 
 module "compute" {
@@ -53,12 +85,12 @@ module "compute" {
   instance_type         = var.instance_type
   root_volume_size_gb   = var.root_volume_size_gb
   ssh_public_key        = var.ssh_public_key
-  ssh_host_key_private  = sensitive(file(var.ssh_host_key_private_file))
+  ssh_host_key_private  = local.ssh_host_key_private
   ssh_host_key_public   = var.ssh_host_key_public
-  expires_at            = var.expires_at
+  power_off_at          = module.names.backstop_at
   instance_profile_name = module.iam.instance_profile_name
   host_ami_id           = var.host_ami_id
-  bake_ami_name         = var.bake_ami_name
+  bake_ami_name         = module.names.ami_name == null ? "" : module.names.ami_name
 }
 
 module "warehouse" {
@@ -73,6 +105,7 @@ module "warehouse" {
   master_password          = var.warehouse_password
   node_type                = var.redshift_node_type
   number_of_nodes          = var.redshift_number_of_nodes
-  pause_at                 = var.expires_at
+  pause_at                 = module.names.backstop_at
+  scheduled_action_name    = module.names.scheduled_action
   scheduler_role_arn       = module.iam.redshift_scheduler_role_arn
 }

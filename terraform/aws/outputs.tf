@@ -37,7 +37,7 @@ output "shadow" {
     }
 
     mail = {
-      smtp_host = var.smtp_host
+      smtp_host = local.smtp_host
       smtp_port = var.smtp_port
       from      = var.mail_from
       to        = var.mail_to
@@ -65,4 +65,28 @@ output "shadow" {
 output "baked_ami_id" {
   description = "ID of the AMI made from the configured host when bake_ami_name is set, else null."
   value       = module.compute.baked_ami_id
+}
+
+# Not part of the contract: what the driver reports, and what a person looks
+# for in the console.
+output "resource_names" {
+  description = "Account-unique names of the env's resources (modules/names): cluster, IAM roles, key pair, scheduled action."
+  value = {
+    prefix             = module.names.prefix
+    cluster_identifier = module.names.cluster_identifier
+    iam_role_host      = module.names.iam_role_host
+    iam_role_scheduler = module.names.iam_role_scheduler
+    key_pair           = module.names.key_pair
+    scheduled_action   = module.names.scheduled_action
+  }
+}
+
+output "backstop_at" {
+  description = "When the in-cloud backstops fire: expires_at + backstop_grace."
+  value       = module.names.backstop_at
+}
+
+output "baked_ami_name" {
+  description = "Name of the AMI made by this apply (bake_ami_name plus the plan's UTC time), else null."
+  value       = module.names.ami_name
 }

@@ -58,12 +58,41 @@ variable "ssh_private_key_file" {
 }
 
 variable "ssh_host_key_private_file" {
-  description = "Absolute path of the env's ed25519 host private key (0600). Read at plan time and installed by cloud-init, so the host key is pinned before the first connection."
+  description = "Absolute path of the env's ed25519 host private key (0600), read at plan time and installed by cloud-init so the host key is pinned before the first connection. Ignored when ssh_host_key_private is set; null (and no file read at all) on the state-only destroy path."
   type        = string
+  default     = null
 
   validation {
-    condition     = startswith(var.ssh_host_key_private_file, "/")
-    error_message = "ssh_host_key_private_file must be an absolute path."
+    condition     = var.ssh_host_key_private_file == null || try(startswith(var.ssh_host_key_private_file, "/"), false)
+    error_message = "ssh_host_key_private_file must be null or an absolute path."
+  }
+}
+
+variable "ssh_host_key_private" {
+  description = "The env's ed25519 host private key as text, from the driver's 0600 secrets var file: preferred over ssh_host_key_private_file, so no plan reads a local key file. Null on the state-only destroy path."
+  type        = string
+  default     = null
+  sensitive   = true
+
+  validation {
+    condition     = var.ssh_host_key_private == null || try(can(regex("-----BEGIN OPENSSH PRIVATE KEY-----", var.ssh_host_key_private)), false)
+    error_message = "ssh_host_key_private must be null or an OpenSSH private key (-----BEGIN OPENSSH PRIVATE KEY-----)."
+  }
+}
+
+variable "backstop_grace" {
+  description = "How long after expires_at the in-cloud backstops fire (the Redshift scheduled pause and the instance's power-off): whole hours and/or minutes, 10m to 24h. The reaper's destroy runs at expires_at; the grace lets it finish before a pause could make the cluster undeletable without a resume."
+  type        = string
+  default     = "30m"
+
+  validation {
+    condition = try(
+      can(regex("^([0-9]+h)?([0-9]+m)?$", var.backstop_grace)) && var.backstop_grace != ""
+      && timecmp(timeadd("2000-01-01T00:00:00Z", var.backstop_grace), "2000-01-01T00:10:00Z") >= 0
+      && timecmp(timeadd("2000-01-01T00:00:00Z", var.backstop_grace), "2000-01-02T00:00:00Z") <= 0,
+      false
+    )
+    error_message = "backstop_grace must be whole hours and/or minutes (e.g. 30m, 1h, 1h30m) between 10m and 24h."
   }
 }
 
@@ -141,12 +170,12 @@ variable "mail_to" {
 # AWS only.
 
 variable "region" {
-  description = "AWS region of the env (the driver passes AWS_REGION, default eu-west-1)."
+  description = "AWS region of the env. Null (the default): the provider's standard chain decides, i.e. AWS_REGION, then AWS_DEFAULT_REGION, then the profile's `region` (AWS_PROFILE), as the AWS CLI does."
   type        = string
-  default     = "eu-west-1"
+  default     = null
 
   validation {
-    condition     = can(regex("^[a-z]{2}(-gov)?-[a-z]+-\\d$", var.region))
+    condition     = var.region == null || try(can(regex("^[a-z]{2}(-gov)?-[a-z]+-\\d$", var.region)), false)
     error_message = "region must look like eu-west-1."
   }
 }
@@ -206,13 +235,13 @@ variable "host_ami_id" {
 }
 
 variable "bake_ami_name" {
-  description = "Set only by `shadowops bake --target aws` on its second apply: make an AMI of this name from the configured host."
+  description = "Set only by `shadowops bake --target aws` on its second apply: make an AMI from the configured host, named this plus `-<UTC plan time>` (unique per bake, so an unchanged recipe can be baked again)."
   type        = string
   default     = ""
 
   validation {
-    condition     = var.bake_ami_name == "" || can(regex("^[A-Za-z0-9()\\[\\]./'@_ -]{3,128}$", var.bake_ami_name))
-    error_message = "bake_ami_name must be empty or 3-128 characters of letters, digits and ()[]./'@_- (AWS's rule for AMI names)."
+    condition     = var.bake_ami_name == "" || can(regex("^[A-Za-z0-9()\\[\\]./'@_ -]{3,100}$", var.bake_ami_name))
+    error_message = "bake_ami_name must be empty or 3-100 characters of letters, digits and ()[]./'@_- (AWS's rule for AMI names, leaving room for the timestamp appended per bake)."
   }
 }
 
@@ -265,11 +294,12 @@ variable "redshift_jdbc_driver_sha256" {
 }
 
 variable "smtp_host" {
-  description = "SMTP relay the pipeline's success mail goes through (e.g. email-smtp.eu-west-1.amazonaws.com). From SHADOWOPS_SMTP_HOST."
+  description = "SMTP relay the pipeline's success mail goes through (SHADOWOPS_SMTP_HOST). Null or empty: SES in the env's own region, email-smtp.<region>.amazonaws.com."
   type        = string
+  default     = null
 
   validation {
-    condition     = can(regex("^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$", var.smtp_host))
+    condition     = var.smtp_host == null || var.smtp_host == "" || try(can(regex("^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$", var.smtp_host)), false)
     error_message = "smtp_host must be a host name or IPv4 address."
   }
 }

@@ -1,4 +1,6 @@
 terraform {
+  # 1.9: cross-variable validation; 1.10: the S3 backend's native locking
+  # (use_lockfile) when the team backend is chosen (backend.tf).
   required_version = ">= 1.9.0"
 
   required_providers {
@@ -7,10 +9,4 @@ terraform {
       version = "~> 5.70"
     }
   }
-
-  # Local state by default: the driver runs
-  #   terraform init -backend-config=path=<env>/tf/terraform.tfstate
-  # so each env's state lives in its env directory. A team that wants shared,
-  # locked state adds a `backend "s3"` override file (docs/aws.md).
-  backend "local" {}
 }

@@ -104,7 +104,7 @@ def main() -> int:
         inputs = {
             "name_prefix": "shadowops-check", "vpc_id": "vpc-0123abcd", "subnet_id": "subnet-0123abcd",
             "operator_cidr": "203.0.113.7/32", "ssh_public_key": public, "ssh_host_key_private": private,
-            "ssh_host_key_public": public, "expires_at": "2026-11-28T01:00:00Z",
+            "ssh_host_key_public": public, "power_off_at": "2026-11-28T01:30:00Z",
             "instance_profile_name": "shadowops-check-host",
         }
         varfile = Path(tmp) / "in.tfvars.json"
@@ -131,7 +131,7 @@ def main() -> int:
         # skips ssh_genkeytypes; ssh_deletekeys removes the image's own keys.
         expect(doc.get("ssh_deletekeys") is True, "the image's own host keys are deleted")
         files = {f["path"]: f for f in doc.get("write_files", [])}
-        expect(files.get("/etc/shadowops/expires_at", {}).get("content") == "2026-11-28T01:00:00Z\n", "expires_at fallback written")
+        expect(files.get("/etc/shadowops/backstop_at", {}).get("content") == "2026-11-28T01:30:00Z\n", "backstop_at (expires_at + grace) fallback written")
         script = files.get("/usr/local/sbin/shadowops-expiry", {})
         expect(script.get("permissions") == "0755", "expiry script is executable")
         pyfile = Path(tmp) / "expiry.py"

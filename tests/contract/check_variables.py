@@ -47,6 +47,13 @@ ALSO_GOOD = [
     {"vpc_cidr": "172.20.0.0/20"},
     {"host_ami_id": "ami-0123456789abcdef0"},
     {"host_ami_id": "ami-12345678", "bake_ami_name": "shadowops-host-baked-01f59f203c7a"},
+    # Region and SMTP relay from the standard chain / the region.
+    {"region": None, "smtp_host": None},
+    {"smtp_host": ""},
+    # Host key as text (no file read), or neither (state-only destroy).
+    {"ssh_host_key_private_file": None},
+    {"backstop_grace": "10m"},
+    {"backstop_grace": "1h30m"},
 ]
 
 # (variable, bad value[, extra overrides]) -> plan must fail naming `variable`.
@@ -88,6 +95,12 @@ BAD = [
     ("smtp_password", ""),
     ("smtp_user", "has space"),
     ("smtp_port", 70000),
+    ("backstop_grace", "5m"),
+    ("backstop_grace", "25h"),
+    ("backstop_grace", "soon"),
+    ("ssh_host_key_private_file", "relative/key"),
+    ("ssh_host_key_private", "not a key"),
+    ("bake_ami_name", "b" * 101),
 ]
 
 

@@ -39,7 +39,7 @@ class ExpiryScript(unittest.TestCase):
     def run_main(self, tag, fallback):
         """Run main() with IMDS answering `tag` (None: unreachable)."""
         expiry = load()
-        with tempfile.NamedTemporaryFile("w", suffix=".expires_at", delete=False) as handle:
+        with tempfile.NamedTemporaryFile("w", suffix=".backstop_at", delete=False) as handle:
             handle.write(fallback + "\n")
         self.addCleanup(Path(handle.name).unlink)
         expiry.FALLBACK_FILE = handle.name
@@ -52,6 +52,9 @@ class ExpiryScript(unittest.TestCase):
                 self.assertEqual(req.get_method(), "PUT")  # IMDSv2 session token
                 return Response(b"token")
             self.assertEqual(req.get_header("X-aws-ec2-metadata-token"), "token")
+            # The backstop fires at expires_at + backstop_grace, never at the
+            # reaper's deadline itself: it reads the backstop_at tag.
+            self.assertTrue(req.full_url.endswith("/meta-data/tags/instance/backstop_at"), req.full_url)
             return Response(tag.encode())
 
         out, err = io.StringIO(), io.StringIO()

@@ -39,9 +39,11 @@ locals {
 
     write_files = [
       {
-        path        = "/etc/shadowops/expires_at"
+        # Fallback of the power-off time when the metadata service does not
+        # answer; the instance's `backstop_at` tag is what normally counts.
+        path        = "/etc/shadowops/backstop_at"
         permissions = "0644"
-        content     = "${var.expires_at}\n"
+        content     = "${var.power_off_at}\n"
       },
       {
         path        = "/usr/local/sbin/shadowops-expiry"
@@ -138,8 +140,9 @@ resource "aws_instance" "host" {
   associate_public_ip_address = true
   ebs_optimized               = true
 
-  # Backstop: powering off from inside (the expiry timer above) terminates
-  # the instance, so billing stops even if nobody runs `destroy`.
+  # Backstop: powering off from inside (the expiry timer above, at
+  # power_off_at = expires_at + backstop_grace) terminates the instance, so
+  # billing stops even if nobody runs `destroy`.
   instance_initiated_shutdown_behavior = "terminate"
 
   user_data                   = "#cloud-config\n${yamlencode(local.cloud_config)}"
@@ -149,7 +152,7 @@ resource "aws_instance" "host" {
     http_endpoint               = "enabled"
     http_tokens                 = "required" # IMDSv2 only
     http_put_response_hop_limit = 1
-    instance_metadata_tags      = "enabled" # the expiry timer reads its expires_at tag here
+    instance_metadata_tags      = "enabled" # the expiry timer reads its backstop_at tag here
   }
 
   root_block_device {
@@ -163,11 +166,17 @@ resource "aws_instance" "host" {
     Name = "${var.name_prefix}-host"
   }
 
-  # user_data only matters at first boot: a new expires_at (from `extend`)
-  # reaches the running instance through its tags, and must not replace or
-  # stop it. A newer Debian AMI must not replace a running env either.
   lifecycle {
+    # user_data only matters at first boot: a new expires_at (from `extend`)
+    # reaches the running instance through its tags, and must not replace or
+    # stop it. A newer Debian AMI must not replace a running env either.
     ignore_changes = [user_data, ami]
+
+    # Null only on the state-only destroy path, which never creates a host.
+    precondition {
+      condition     = var.ssh_host_key_private != null
+      error_message = "The host key's private half is missing: pass ssh_host_key_private or ssh_host_key_private_file (only a destroy may omit both)."
+    }
   }
 }
 
@@ -176,7 +185,7 @@ resource "aws_instance" "host" {
 # consistent file system (the bake disabled Airflow before). The snapshot of
 # the encrypted root volume stays encrypted. The driver removes this
 # resource from the state right after the apply: the AMI must outlive the
-# bake env (`shadowops prune-images --target aws` is how it goes).
+# bake env (deregister it by hand: docs/aws.md, "Baked AMI").
 resource "aws_ami_from_instance" "baked" {
   count = var.bake_ami_name == "" ? 0 : 1
 
@@ -187,5 +196,11 @@ resource "aws_ami_from_instance" "baked" {
   tags = {
     Name              = var.bake_ami_name
     "shadowops:baked" = "true"
+  }
+
+  # The name carries the plan's timestamp (modules/names): unique per bake,
+  # and a later plan must not want to replace the AMI over it.
+  lifecycle {
+    ignore_changes = [name, description]
   }
 }

@@ -1,10 +1,10 @@
 variable "name_prefix" {
-  description = "Prefix of every resource name in this module, e.g. `shadowops-ci-42`."
+  description = "Prefix of every resource name in this module (modules/names), e.g. `shadowops-alice-1a2b-ci-42`."
   type        = string
 
   validation {
-    condition     = can(regex("^[a-z][a-z0-9-]{0,38}[a-z0-9]$", var.name_prefix))
-    error_message = "name_prefix must be 2-40 characters of lowercase letters, digits and hyphens, starting with a letter."
+    condition     = can(regex("^[a-z][a-z0-9-]{0,52}[a-z0-9]$", var.name_prefix))
+    error_message = "name_prefix must be 2-54 characters of lowercase letters, digits and hyphens, starting with a letter."
   }
 }
 
@@ -82,12 +82,13 @@ variable "ssh_public_key" {
 }
 
 variable "ssh_host_key_private" {
-  description = "PEM/OpenSSH text of the env's ed25519 host private key, installed by cloud-init so the host key is known before the first connection."
+  description = "PEM/OpenSSH text of the env's ed25519 host private key, installed by cloud-init so the host key is known before the first connection. Null only on the state-only destroy path (the instance's precondition refuses to create a host without it)."
   type        = string
   sensitive   = true
+  default     = null
 
   validation {
-    condition     = can(regex("-----BEGIN OPENSSH PRIVATE KEY-----", var.ssh_host_key_private))
+    condition     = var.ssh_host_key_private == null || can(regex("-----BEGIN OPENSSH PRIVATE KEY-----", var.ssh_host_key_private))
     error_message = "ssh_host_key_private must be an OpenSSH private key (-----BEGIN OPENSSH PRIVATE KEY-----)."
   }
 }
@@ -102,13 +103,13 @@ variable "ssh_host_key_public" {
   }
 }
 
-variable "expires_at" {
-  description = "RFC 3339 UTC instant after which the instance powers itself off (and, with shutdown behaviour `terminate`, is terminated)."
+variable "power_off_at" {
+  description = "RFC 3339 UTC instant after which the instance powers itself off (and, with shutdown behaviour `terminate`, is terminated): the env's expires_at plus backstop_grace, also tagged `backstop_at` on the instance."
   type        = string
 
   validation {
-    condition     = can(regex("^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}Z$", var.expires_at)) && can(formatdate("YYYY", var.expires_at))
-    error_message = "expires_at must be RFC 3339 UTC with a Z suffix, e.g. 2026-11-28T01:00:00Z."
+    condition     = can(regex("^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}Z$", var.power_off_at)) && can(formatdate("YYYY", var.power_off_at))
+    error_message = "power_off_at must be RFC 3339 UTC with a Z suffix, e.g. 2026-11-28T01:30:00Z."
   }
 }
 

@@ -22,14 +22,14 @@ data "aws_iam_policy_document" "ec2_assume" {
 }
 
 resource "aws_iam_role" "host" {
-  name                 = "${var.name_prefix}-host"
+  name                 = var.host_role_name
   description          = "shadowops host: no permissions by design"
   assume_role_policy   = data.aws_iam_policy_document.ec2_assume.json
   max_session_duration = 3600
 }
 
 resource "aws_iam_instance_profile" "host" {
-  name = "${var.name_prefix}-host"
+  name = var.host_role_name
   role = aws_iam_role.host.name
 }
 
@@ -63,7 +63,7 @@ data "aws_iam_policy_document" "pause_cluster" {
 }
 
 resource "aws_iam_role" "redshift_scheduler" {
-  name                 = "${var.name_prefix}-rs-pause"
+  name                 = var.scheduler_role_name
   description          = "shadowops: Redshift scheduler pauses the env's cluster at expiry"
   assume_role_policy   = data.aws_iam_policy_document.scheduler_assume.json
   max_session_duration = 3600

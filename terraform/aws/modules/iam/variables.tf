@@ -1,10 +1,20 @@
-variable "name_prefix" {
-  description = "Prefix of every IAM name in this module, e.g. `shadowops-ci-42`."
+variable "host_role_name" {
+  description = "Name of the host's IAM role and instance profile (modules/names: shadowops-<owner>-<env>-host)."
   type        = string
 
   validation {
-    condition     = can(regex("^[a-z][a-z0-9-]{0,38}[a-z0-9]$", var.name_prefix))
-    error_message = "name_prefix must be 2-40 characters of lowercase letters, digits and hyphens, starting with a letter."
+    condition     = can(regex("^[\\w+=,.@-]{1,64}$", var.host_role_name))
+    error_message = "host_role_name must be 1-64 characters of letters, digits and +=,.@_- (IAM's role name rule)."
+  }
+}
+
+variable "scheduler_role_name" {
+  description = "Name of the role the Redshift scheduler assumes (modules/names: shadowops-<owner>-<env>-rs-pause)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[\\w+=,.@-]{1,64}$", var.scheduler_role_name))
+    error_message = "scheduler_role_name must be 1-64 characters of letters, digits and +=,.@_- (IAM's role name rule)."
   }
 }
 

@@ -64,10 +64,39 @@ resource "aws_redshift_cluster" "this" {
   allow_version_upgrade               = true
 }
 
-# Backstop: pause the cluster at the lease's end, whatever happens to the
-# driver. A paused cluster bills storage only; `reap`/`destroy` deletes it.
+data "aws_region" "current" {}
+
+# Destroy path: a paused (or pausing) cluster cannot be deleted. Terraform
+# destroys this before the cluster and after the scheduled pause (which
+# depends on it), and its destroy-time provisioner resumes a paused cluster
+# and waits until DeleteCluster will accept it. On create it does nothing.
+# Destroy-time provisioners may read only `self`: what the script needs is in
+# `input`, with the script's path relative to the root module (the working
+# directory of local-exec), so a destroy from another checkout works too.
+resource "terraform_data" "ready_for_delete" {
+  input = {
+    cluster_identifier = aws_redshift_cluster.this.cluster_identifier
+    region             = data.aws_region.current.name
+    script             = "${path.module}/files/redshift-ready-for-delete.sh"
+  }
+
+  provisioner "local-exec" {
+    when    = destroy
+    command = "exec \"$SCRIPT\" \"$CLUSTER\""
+    environment = {
+      SCRIPT     = self.input.script
+      CLUSTER    = self.input.cluster_identifier
+      AWS_REGION = self.input.region
+    }
+  }
+}
+
+# Backstop: pause the cluster backstop_grace after the lease's end, whatever
+# happens to the driver. Never at expires_at itself: the reaper's destroy
+# runs then, and a cluster paused under it could not be deleted. A paused
+# cluster bills storage only; `destroy`/`reap` resume and delete it.
 resource "aws_redshift_scheduled_action" "pause" {
-  name        = "${var.name_prefix}-pause"
+  name        = var.scheduled_action_name
   description = "shadowops lease end: pause ${var.name_prefix}"
   schedule    = "at(${formatdate("YYYY-MM-DD'T'hh:mm:ss", var.pause_at)})"
   iam_role    = var.scheduler_role_arn
@@ -77,4 +106,8 @@ resource "aws_redshift_scheduled_action" "pause" {
       cluster_identifier = aws_redshift_cluster.this.cluster_identifier
     }
   }
+
+  # Destroyed first: no pause can start while the cluster is resumed and
+  # deleted.
+  depends_on = [terraform_data.ready_for_delete]
 }

@@ -1,12 +1,22 @@
 variable "name_prefix" {
-  description = "Prefix of every resource name in this module; also the cluster identifier, e.g. `shadowops-ci-42`."
+  description = "Prefix of every resource name in this module; also the cluster identifier (modules/names), e.g. `shadowops-alice-1a2b-ci-42`."
   type        = string
 
   validation {
     # Redshift cluster identifiers: lowercase, start with a letter, no two
     # consecutive hyphens, no trailing hyphen, at most 63 characters.
-    condition     = can(regex("^[a-z][a-z0-9-]{0,38}[a-z0-9]$", var.name_prefix)) && !strcontains(var.name_prefix, "--")
-    error_message = "name_prefix must be 2-40 lowercase letters, digits and single hyphens, starting with a letter and not ending with a hyphen."
+    condition     = can(regex("^[a-z][a-z0-9-]{0,52}[a-z0-9]$", var.name_prefix)) && !strcontains(var.name_prefix, "--")
+    error_message = "name_prefix must be 2-54 lowercase letters, digits and single hyphens, starting with a letter and not ending with a hyphen."
+  }
+}
+
+variable "scheduled_action_name" {
+  description = "Name of the Redshift scheduled action that pauses the cluster (modules/names: <prefix>-pause, at most 60 characters)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{0,59}$", var.scheduled_action_name))
+    error_message = "scheduled_action_name must be 1-60 lowercase letters, digits and hyphens, starting with a letter."
   }
 }
 
@@ -111,7 +121,7 @@ variable "port" {
 }
 
 variable "pause_at" {
-  description = "RFC 3339 UTC instant at which a Redshift scheduled action pauses the cluster (the env's expires_at): compute billing stops even if nobody runs `destroy`."
+  description = "RFC 3339 UTC instant at which a Redshift scheduled action pauses the cluster (the env's expires_at plus backstop_grace, never expires_at itself): compute billing stops even if nobody runs `destroy`."
   type        = string
 
   validation {

@@ -1,12 +1,14 @@
 #!/usr/bin/python3
-"""Power the instance off once the env's lease has run out.
+"""Power the instance off once the env's lease and its grace have run out.
 
 Backstop for when nobody runs `shadowops destroy`: with the instance's
 shutdown behaviour set to `terminate`, powering off ends the EC2 bill.
-The deadline is the instance's own `expires_at` tag (read through IMDSv2,
-so `shadowops extend` moves it by updating tags, with no reboot and no new
-user data); the value baked into user data at launch is the fallback when
-the metadata service does not answer.
+The deadline is the instance's own `backstop_at` tag, which is the lease's
+`expires_at` plus `backstop_grace`: the reaper's `destroy` at `expires_at`
+goes first, this only catches what it left. It is read through IMDSv2, so
+`shadowops extend` moves it by updating tags, with no reboot and no new user
+data; the value baked into user data at launch is the fallback when the
+metadata service does not answer.
 """
 import datetime
 import subprocess
@@ -14,7 +16,8 @@ import sys
 import urllib.request
 
 IMDS = "http://169.254.169.254/latest"
-FALLBACK_FILE = "/etc/shadowops/expires_at"
+FALLBACK_FILE = "/etc/shadowops/backstop_at"
+TAG = "backstop_at"
 
 
 def fallback():
@@ -31,12 +34,12 @@ def tag_expiry():
         )
         token = urllib.request.urlopen(req, timeout=2).read().decode()
         req = urllib.request.Request(
-            IMDS + "/meta-data/tags/instance/expires_at",
+            IMDS + "/meta-data/tags/instance/" + TAG,
             headers={"X-aws-ec2-metadata-token": token},
         )
         return urllib.request.urlopen(req, timeout=2).read().decode().strip()
     except OSError as err:
-        print(f"expires_at tag unreadable ({err}); using {FALLBACK_FILE}", file=sys.stderr)
+        print(f"{TAG} tag unreadable ({err}); using {FALLBACK_FILE}", file=sys.stderr)
         return fallback()
 
 
@@ -52,14 +55,14 @@ def main():
     try:
         deadline = parse(raw)
     except ValueError:
-        print(f"expires_at {raw!r} is not RFC 3339; using {FALLBACK_FILE}", file=sys.stderr)
+        print(f"{TAG} {raw!r} is not RFC 3339; using {FALLBACK_FILE}", file=sys.stderr)
         deadline = parse(fallback())
     now = datetime.datetime.now(datetime.timezone.utc)
     if now >= deadline:
-        print(f"lease expired at {deadline.isoformat()}: powering off", file=sys.stderr)
+        print(f"lease and grace ended at {deadline.isoformat()}: powering off", file=sys.stderr)
         subprocess.run(["/usr/sbin/shutdown", "-h", "now", "shadowops lease expired"], check=True)
     else:
-        print(f"lease ends {deadline.isoformat()}, {int((deadline - now).total_seconds())} s left")
+        print(f"backstop fires {deadline.isoformat()}, {int((deadline - now).total_seconds())} s left")
 
 
 if __name__ == "__main__":
