@@ -140,6 +140,11 @@ impl EnvDir {
         }
     }
 
+    /// The contract `handoff` recorded, if any.
+    pub fn contract(&self) -> Option<crate::contract::Shadow> {
+        serde_json::from_slice(&fs::read(self.root.join("contract.json")).ok()?).ok()
+    }
+
     /// Write env.json atomically (temp file + rename) so a crash never leaves
     /// half a state file for `status`, `reap` or the reaper to trip on.
     pub fn save_state(&self, state: &EnvState) -> Result<()> {

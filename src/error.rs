@@ -1,14 +1,9 @@
 //! Typed failures and their exit codes (documented in the README).
 
+pub use crate::phase::{EXIT_INTERRUPTED, EXIT_OTHER, EXIT_USAGE};
+
 use crate::report::FailureReport;
 
-pub const EXIT_OTHER: i32 = 1;
-pub const EXIT_USAGE: i32 = 2;
-pub const EXIT_PROVISION: i32 = 10;
-pub const EXIT_CONTRACT: i32 = 11;
-pub const EXIT_CONFIGURE: i32 = 12;
-pub const EXIT_PIPELINE: i32 = 13;
-pub const EXIT_INTERRUPTED: i32 = 130;
 
 /// A failure whose exit code a CI step can tell apart from the others.
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +60,7 @@ pub fn report_and_code(err: &anyhow::Error) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::phase::*;
     use crate::report::{FailureReport, Phase};
 
     #[test]

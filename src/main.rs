@@ -12,15 +12,17 @@ mod digest;
 mod env;
 mod error;
 mod keys;
+mod lease;
 mod paths;
+mod phase;
 mod pipeline;
 mod supervise;
 mod targets;
+mod teardown;
 mod report;
 mod runrec;
 mod terraform;
 mod tools;
-mod ttl;
 mod ui;
 
 use clap::Parser;

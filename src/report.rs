@@ -1,49 +1,9 @@
 //! Phases, failure reports and the commands to go on from a failure.
 
-use crate::error;
+pub use crate::phase::Phase;
+use crate::phase;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Phase {
-    Vars,
-    Provision,
-    Handoff,
-    Configure,
-    Pipeline,
-    Lease,
-    Destroy,
-}
-
-impl Phase {
-    pub const UP: [Phase; 6] = [
-        Phase::Vars,
-        Phase::Provision,
-        Phase::Handoff,
-        Phase::Configure,
-        Phase::Pipeline,
-        Phase::Lease,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Phase::Vars => "vars",
-            Phase::Provision => "provision",
-            Phase::Handoff => "handoff",
-            Phase::Configure => "configure",
-            Phase::Pipeline => "pipeline",
-            Phase::Lease => "lease",
-            Phase::Destroy => "destroy",
-        }
-    }
-}
-
-impl std::fmt::Display for Phase {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// One thing that went wrong, with what the user needs to find it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -95,11 +55,11 @@ pub struct FailureReport {
 impl FailureReport {
     pub fn new(phase: Phase, summary: impl Into<String>) -> Self {
         let exit_code = match phase {
-            Phase::Provision | Phase::Destroy => error::EXIT_PROVISION,
-            Phase::Handoff => error::EXIT_CONTRACT,
-            Phase::Configure => error::EXIT_CONFIGURE,
-            Phase::Pipeline => error::EXIT_PIPELINE,
-            Phase::Vars | Phase::Lease => error::EXIT_OTHER,
+            Phase::Provision | Phase::Destroy => phase::EXIT_PROVISION,
+            Phase::Handoff => phase::EXIT_CONTRACT,
+            Phase::Configure => phase::EXIT_CONFIGURE,
+            Phase::Pipeline => phase::EXIT_PIPELINE,
+            Phase::Vars | Phase::Lease => phase::EXIT_OTHER,
         };
         FailureReport {
             env: String::new(),
@@ -279,6 +239,6 @@ mod tests {
         ] {
             assert!(text.contains(want), "missing {want:?} in:\n{text}");
         }
-        assert_eq!(r.exit_code(), crate::error::EXIT_PROVISION);
+        assert_eq!(r.exit_code(), crate::phase::EXIT_PROVISION);
     }
 }

@@ -232,7 +232,7 @@ mod tests {
             .unwrap();
         assert_eq!(out.finished.code(), Some(2));
         let report = failure(&out);
-        assert_eq!(report.exit_code(), crate::error::EXIT_CONFIGURE);
+        assert_eq!(report.exit_code(), crate::phase::EXIT_CONFIGURE);
         match &report.details[0] {
             Detail::Ansible {
                 host,

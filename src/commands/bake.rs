@@ -177,7 +177,7 @@ fn bake_aws(allow_cidr: Option<&str>) -> Result<i32> {
             &bake_vars,
             serde_json::to_vec_pretty(&serde_json::json!({ "bake_ami_name": ami_name }))?,
         )?;
-        let mut tf = super::env_terraform(&dir, Target::Aws, tools.terraform.clone(), &assets);
+        let mut tf = crate::terraform::for_env(&dir, Target::Aws, tools.terraform.clone(), &assets);
         tf.var_files.push(bake_vars.clone());
         let mut run = crate::runrec::Run::start(&dir.runs_dir(), env_name, "bake")?;
         ui::phase(
@@ -216,7 +216,7 @@ fn bake_aws(allow_cidr: Option<&str>) -> Result<i32> {
     let ami = made?;
     destroyed.with_context(|| format!("AMI {ami} was made"))?;
     std::fs::create_dir_all(paths::cache())?;
-    std::fs::write(baked_ami_file(), format!("{ami} {}\n", super::aws_region()))?;
+    std::fs::write(baked_ami_file(), format!("{ami} {}\n", crate::terraform::aws_region()))?;
     println!("{ami}");
     Ok(0)
 }

@@ -16,7 +16,7 @@ use crate::report::{Detail, FailureReport, Phase};
 use crate::runrec::Run;
 use crate::terraform::{self, vars, Terraform};
 use crate::tools::{self, Tools};
-use crate::ttl;
+use crate::lease;
 use crate::ui;
 use anyhow::{anyhow, Result};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -43,7 +43,7 @@ struct Up {
 pub fn run(args: UpArgs) -> Result<i32> {
     // 1. Validate every input before anything is created.
     let name = env::parse_name(&args.env.name)?;
-    let lease = ttl::parse_lease(&args.ttl, &args.max_ttl)?;
+    let lease = lease::parse_lease(&args.ttl, &args.max_ttl)?;
     crate::terraform::transient::RetryPolicy::from_env()
         .map_err(|e| Failure::usage(format!("{e:#}")))?;
     let assets = paths::assets()?;
@@ -63,7 +63,7 @@ pub fn run(args: UpArgs) -> Result<i32> {
     if args.image == ImageChoice::Baked {
         let made_from = match args.target {
             Target::Local => local::baked_image()?,
-            Target::Aws => super::bake::baked_ami(&super::aws_region())?,
+            Target::Aws => super::bake::baked_ami(&crate::terraform::aws_region())?,
         };
         // Still usable when older (the play installs what changed), but slower.
         if args.target == Target::Local
@@ -252,11 +252,11 @@ impl Up {
         keys::ensure_secret(&self.dir.airflow_password_file())?;
         let expires_at = SystemTime::now() + self.lease;
         self.state.expires_at = Some(expires_at);
-        ttl::write_lease_file(&self.dir, expires_at)?;
+        lease::write_lease_file(&self.dir, expires_at)?;
         let common = vars::Common {
             env_name: self.dir.name.to_string(),
             owner: self.state.owner.clone(),
-            expires_at: ttl::rfc3339(expires_at),
+            expires_at: lease::rfc3339(expires_at),
             ssh_public_key: keys.client_public.clone(),
             ssh_private_key_file: keys.client_private.display().to_string(),
             ssh_host_key_private_file: keys.host_private.display().to_string(),
@@ -271,7 +271,7 @@ impl Up {
             warehouse_password,
             smtp_password: None,
         };
-        let extra_env = super::tf_env(self.args.target, &self.assets);
+        let extra_env = crate::terraform::env_vars(self.args.target, &self.assets);
         let inputs = match self.args.target {
             Target::Local => {
                 std::fs::create_dir_all(self.dir.inbox_dir())?;
@@ -304,10 +304,10 @@ impl Up {
                 secrets.smtp_password = std::env::var("SHADOWOPS_SMTP_PASSWORD").ok();
                 vars::Inputs::Aws(vars::Aws {
                     common,
-                    region: super::aws_region(),
+                    region: crate::terraform::aws_region(),
                     operator_cidr: self.args.allow_cidr.clone().unwrap_or_default(),
                     host_ami_id: match self.args.image {
-                        ImageChoice::Baked => super::bake::baked_ami(&super::aws_region())?,
+                        ImageChoice::Baked => super::bake::baked_ami(&crate::terraform::aws_region())?,
                         ImageChoice::Base => String::new(),
                     },
                     smtp_host: std::env::var("SHADOWOPS_SMTP_HOST")
@@ -709,13 +709,13 @@ impl Up {
         if self.args.wait {
             return Ok(()); // handled in finish(): foreground countdown
         }
-        let pid = ttl::arm(&self.dir, &mut self.state)?;
+        let pid = lease::arm(&self.dir, &mut self.state)?;
         ui::phase(
             "lease",
             &format!(
                 "expires at {} (in {}); reaper pid {pid}, log {}",
-                ttl::rfc3339(expires),
-                ttl::format_left(self.state.time_left()),
+                lease::rfc3339(expires),
+                lease::format_left(self.state.time_left()),
                 self.dir.reaper_log().display()
             ),
         );
@@ -837,17 +837,17 @@ impl Up {
             let destroying = !interrupted && self.on_failure() == OnFailure::Destroy;
             if !destroying && self.state.expires_at.is_some() && !self.args.wait {
                 // A kept env (failed or interrupted) still expires with its lease.
-                match ttl::arm(&self.dir, &mut self.state) {
+                match lease::arm(&self.dir, &mut self.state) {
                     Ok(pid) => ui::info(&format!(
                         "  env kept for inspection; it still expires at {} (reaper pid {pid})",
-                        self.state.expires_at.map(ttl::rfc3339).unwrap_or_default()
+                        self.state.expires_at.map(lease::rfc3339).unwrap_or_default()
                     )),
                     Err(e) => ui::warn(&format!("could not arm the reaper: {e:#}")),
                 }
             }
             if destroying {
                 ui::phase("on-failure", "destroying the env (run records are kept)");
-                if let Err(de) = super::destroy::destroy_after_failure(&self.dir) {
+                if let Err(de) = crate::teardown::destroy_after_failure(&self.dir) {
                     ui::fail(&format!("destroy after failure: {de:#}"));
                 }
             }
@@ -860,7 +860,7 @@ impl Up {
                     "env": self.dir.name.as_str(),
                     "outcome": "ok",
                     "run": self.run.id,
-                    "expires_at": self.state.expires_at.map(ttl::rfc3339),
+                    "expires_at": self.state.expires_at.map(lease::rfc3339),
                     "durations": self.state.durations,
                     "pipeline": self.state.pipeline,
                 }))?
@@ -883,7 +883,7 @@ impl Up {
             "wait",
             &format!(
                 "staying up until {} (Ctrl-C destroys now)",
-                ttl::rfc3339(deadline)
+                lease::rfc3339(deadline)
             ),
         );
         let mut last_print = Instant::now() - Duration::from_secs(3600);
@@ -893,7 +893,7 @@ impl Up {
         let countdown = crate::supervise::wait("the lease's end", left, Duration::from_millis(250), move || {
             if last_print.elapsed() >= Duration::from_secs(30) {
                 let left = deadline.duration_since(SystemTime::now()).ok();
-                ui::info(&format!("  {} left", ttl::format_left(left)));
+                ui::info(&format!("  {} left", lease::format_left(left)));
                 last_print = Instant::now();
             }
             Probe::<()>::Pending("waiting".into())
@@ -907,7 +907,7 @@ impl Up {
             }
         }
         crate::supervise::reset_interrupt();
-        super::destroy::destroy_after_failure(&self.dir).map(|_| 0)
+        crate::teardown::destroy_after_failure(&self.dir).map(|_| 0)
     }
 }
 

@@ -2,8 +2,10 @@
 //! JSON event stream, and reading the outputs.
 
 pub mod events;
+mod for_env;
 pub mod run;
 pub mod transient;
 pub mod vars;
 
+pub use for_env::{aws_region, env_vars, for_env};
 pub use run::Terraform;

@@ -1,7 +1,8 @@
-//! Leases: parsing durations, the detached reaper that destroys an env at its
-//! deadline, `extend`, and `reap` (the sweep for envs whose reaper is gone).
+//! Leases: parsing durations, the deadline in the lease file the local
+//! backstops read, and arming/disarming the detached reaper (its loop is
+//! `commands/reaper.rs`; `extend` and `reap` are commands of their own).
 
-use crate::env::{EnvDir, EnvState, Status};
+use crate::env::{EnvDir, EnvState};
 use crate::error::Failure;
 use anyhow::{Context, Result};
 use std::os::unix::process::CommandExt;
@@ -131,50 +132,6 @@ pub fn arm(dir: &EnvDir, state: &mut EnvState) -> Result<u32> {
     state.reaper_pid = Some(pid);
     dir.save_state(state)?;
     Ok(pid)
-}
-
-/// The reaper's loop: re-read env.json (so `extend` is honoured), destroy at
-/// the deadline, exit when the env is gone or another reaper took over.
-pub fn reaper_loop(dir: &EnvDir) -> Result<i32> {
-    let me = std::process::id();
-    eprintln!(
-        "[{}] reaper {me} watching env {}",
-        rfc3339(SystemTime::now()),
-        dir.name
-    );
-    loop {
-        let Some(state) = dir.load_state()? else {
-            eprintln!("reaper: env {} is gone; exiting", dir.name);
-            return Ok(0);
-        };
-        if state.status == Status::Destroyed {
-            return Ok(0);
-        }
-        if state.reaper_pid.is_some_and(|p| p != me) {
-            eprintln!("reaper: superseded by pid {:?}; exiting", state.reaper_pid);
-            return Ok(0);
-        }
-        let Some(deadline) = state.expires_at else {
-            return Ok(0);
-        };
-        let now = SystemTime::now();
-        if now >= deadline {
-            eprintln!(
-                "[{}] reaper: lease expired at {}; destroying",
-                rfc3339(now),
-                rfc3339(deadline)
-            );
-            let code = crate::commands::destroy::destroy_env(dir, false, true)?;
-            eprintln!(
-                "[{}] reaper: destroy finished with {code}",
-                rfc3339(SystemTime::now())
-            );
-            return Ok(code);
-        }
-        // Re-read the lease every second: `extend` and `destroy` change it.
-        let left = deadline.duration_since(now).unwrap_or_default();
-        crate::supervise::pause(left.min(Duration::from_secs(1)))?;
-    }
 }
 
 #[cfg(test)]

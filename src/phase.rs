@@ -1,0 +1,54 @@
+//! The phases of `up` (and destroy) and the exit codes a CI step tells them
+//! apart by. A leaf module: it depends on nothing of ours.
+
+use serde::{Deserialize, Serialize};
+
+pub const EXIT_OTHER: i32 = 1;
+pub const EXIT_USAGE: i32 = 2;
+pub const EXIT_PROVISION: i32 = 10;
+pub const EXIT_CONTRACT: i32 = 11;
+pub const EXIT_CONFIGURE: i32 = 12;
+pub const EXIT_PIPELINE: i32 = 13;
+pub const EXIT_INTERRUPTED: i32 = 130;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Vars,
+    Provision,
+    Handoff,
+    Configure,
+    Pipeline,
+    Lease,
+    Destroy,
+}
+
+impl Phase {
+    pub const UP: [Phase; 6] = [
+        Phase::Vars,
+        Phase::Provision,
+        Phase::Handoff,
+        Phase::Configure,
+        Phase::Pipeline,
+        Phase::Lease,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Vars => "vars",
+            Phase::Provision => "provision",
+            Phase::Handoff => "handoff",
+            Phase::Configure => "configure",
+            Phase::Pipeline => "pipeline",
+            Phase::Lease => "lease",
+            Phase::Destroy => "destroy",
+        }
+    }
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
