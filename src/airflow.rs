@@ -6,7 +6,7 @@
 //! anything else fails at once. Waits (health, the DAG's parse, following a
 //! run) go through [`crate::supervise::wait`], so Ctrl-C ends them at once.
 
-use crate::pipeline::TaskOutcome;
+use crate::dag_run::TaskOutcome;
 use crate::supervise::{self, Probe};
 use crate::ui::Activity;
 use anyhow::{anyhow, Result};
@@ -24,9 +24,17 @@ pub const DEFAULT_RETRY_BUDGET: Duration = Duration::from_secs(60);
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("Airflow refused the credentials (HTTP {code} from {url}): {body}")]
-    Auth { code: u16, url: String, body: String },
+    Auth {
+        code: u16,
+        url: String,
+        body: String,
+    },
     #[error("HTTP {code} from {url}: {body}")]
-    Status { code: u16, url: String, body: String },
+    Status {
+        code: u16,
+        url: String,
+        body: String,
+    },
     #[error("no answer from {url}: {msg}")]
     Transport { url: String, msg: String },
     #[error("unexpected answer from {url}: {msg}")]
@@ -167,7 +175,12 @@ impl Airflow {
                 msg: e.to_string(),
             }),
             Err(ureq::Error::Status(code, r)) => {
-                let body: String = r.into_string().unwrap_or_default().chars().take(300).collect();
+                let body: String = r
+                    .into_string()
+                    .unwrap_or_default()
+                    .chars()
+                    .take(300)
+                    .collect();
                 Err(if code == 401 || code == 403 {
                     ApiError::Auth { code, url, body }
                 } else {
@@ -182,7 +195,12 @@ impl Airflow {
     }
 
     /// One request, retried on transient errors within the budget.
-    fn call<T: DeserializeOwned>(&self, method: &str, path: &str, body: Option<&Value>) -> Result<T> {
+    fn call<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<T> {
         let start = Instant::now();
         let mut delay = Duration::from_millis(250);
         loop {
@@ -207,7 +225,11 @@ impl Airflow {
             // A refused connection costs nothing: poll often, so the DAG is
             // triggered soon after Airflow becomes healthy.
             Duration::from_millis(500),
-            move || match me.call_once::<BTreeMap<String, Component>>("GET", "/api/v2/monitor/health", None) {
+            move || match me.call_once::<BTreeMap<String, Component>>(
+                "GET",
+                "/api/v2/monitor/health",
+                None,
+            ) {
                 Ok(components) => {
                     let unhealthy: Vec<String> = components
                         .iter()
@@ -289,7 +311,9 @@ impl Airflow {
                 // Not (yet) parsed. If its file fails to import, say so now.
                 let file = find_dag_file(dags_dir, dag_id);
                 if let Some(errs) = self.import_errors_for(file.as_deref())? {
-                    return Ok(Probe::Failed(anyhow!("DAG {dag_id} has import errors:\n{errs}")));
+                    return Ok(Probe::Failed(anyhow!(
+                        "DAG {dag_id} has import errors:\n{errs}"
+                    )));
                 }
                 return Ok(Probe::Pending(match file {
                     Some(f) => format!("{dag_id} (in {f}) not parsed yet"),
@@ -315,7 +339,8 @@ impl Airflow {
                 "DAG {dag_id} ({rel}) has import errors:\n{errs}"
             )));
         }
-        let src: DagSource = self.call_once("GET", &format!("/api/v2/dagSources/{dag_id}"), None)?;
+        let src: DagSource =
+            self.call_once("GET", &format!("/api/v2/dagSources/{dag_id}"), None)?;
         let got = src
             .content
             .as_deref()
@@ -323,7 +348,9 @@ impl Airflow {
         if got.as_deref() != Some(want.as_str()) {
             return Ok(Probe::Pending(format!(
                 "Airflow's parsed version {} of {rel} is not the deployed file yet",
-                src.version_number.map(|v| v.to_string()).unwrap_or("?".into())
+                src.version_number
+                    .map(|v| v.to_string())
+                    .unwrap_or("?".into())
             )));
         }
         Ok(Probe::Ready(ParsedDag {
@@ -350,7 +377,13 @@ impl Airflow {
     }
 
     /// The task's log (Airflow 3 answers structured JSON lines).
-    pub fn task_log(&self, dag_id: &str, run_id: &str, task_id: &str, try_number: u64) -> Result<String> {
+    pub fn task_log(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+        task_id: &str,
+        try_number: u64,
+    ) -> Result<String> {
         let v: TaskLog = self.call(
             "GET",
             &format!(
@@ -365,7 +398,12 @@ impl Airflow {
     /// Follow a run to its end, one progress line per task. Transient API
     /// errors are ridden out within the retry budget (a 30-minute run is not
     /// lost to one dropped connection).
-    pub fn follow(&self, dag_id: &str, run_id: &str, limit: Duration) -> Result<(String, Vec<TaskOutcome>)> {
+    pub fn follow(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+        limit: Duration,
+    ) -> Result<(String, Vec<TaskOutcome>)> {
         let me = self.clone();
         let (dag_id, run_id) = (dag_id.to_string(), run_id.to_string());
         let activity = Activity::new();
@@ -379,7 +417,11 @@ impl Airflow {
             Duration::from_millis(400),
             move || {
                 let look = me
-                    .call_once::<DagRun>("GET", &format!("/api/v2/dags/{dag_id}/dagRuns/{run_id}"), None)
+                    .call_once::<DagRun>(
+                        "GET",
+                        &format!("/api/v2/dags/{dag_id}/dagRuns/{run_id}"),
+                        None,
+                    )
                     .and_then(|run| {
                         let tis: TaskInstances = me.call_once(
                             "GET",
@@ -472,7 +514,9 @@ fn import_errors_of(errors: &[ImportError], file: &str) -> Option<String> {
 /// names it in quotes), relative to `dags_dir`.
 pub fn find_dag_file(dags_dir: &Path, dag_id: &str) -> Option<String> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        let Ok(rd) = std::fs::read_dir(dir) else { return };
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
         let mut entries: Vec<_> = rd.flatten().map(|e| e.path()).collect();
         entries.sort();
         for p in entries {
@@ -493,7 +537,11 @@ pub fn find_dag_file(dags_dir: &Path, dag_id: &str) -> Option<String> {
         quoted
             .iter()
             .any(|q| text.contains(q.as_str()))
-            .then(|| p.strip_prefix(dags_dir).ok().map(|r| r.to_string_lossy().into_owned()))
+            .then(|| {
+                p.strip_prefix(dags_dir)
+                    .ok()
+                    .map(|r| r.to_string_lossy().into_owned())
+            })
             .flatten()
     })
 }

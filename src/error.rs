@@ -4,7 +4,6 @@ pub use crate::phase::{EXIT_INTERRUPTED, EXIT_OTHER, EXIT_USAGE};
 
 use crate::report::FailureReport;
 
-
 /// A failure whose exit code a CI step can tell apart from the others.
 #[derive(Debug, thiserror::Error)]
 pub enum Failure {

@@ -51,4 +51,3 @@ impl std::fmt::Display for Phase {
         f.write_str(self.as_str())
     }
 }
-

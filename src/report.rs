@@ -1,7 +1,7 @@
 //! Phases, failure reports and the commands to go on from a failure.
 
-pub use crate::phase::Phase;
 use crate::phase;
+pub use crate::phase::Phase;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 

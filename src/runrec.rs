@@ -181,7 +181,11 @@ mod tests {
             std::fs::create_dir(tmp.path().join(&id)).unwrap();
             made.push(id);
         }
-        let later = new_id(tmp.path(), now + std::time::Duration::from_millis(1), "destroy");
+        let later = new_id(
+            tmp.path(),
+            now + std::time::Duration::from_millis(1),
+            "destroy",
+        );
         std::fs::create_dir(tmp.path().join(&later)).unwrap();
         made.push(later);
         assert!(made[9].ends_with("-up-10"), "{made:?}");

@@ -412,7 +412,8 @@ async fn supervise_child(
         signal_group(Signal::SIGINT);
         forwarded = sig_rx.borrow().0.max(1);
     }
-    let mut stop: Option<(StopReason, Instant)> = interrupted().then(|| (StopReason::Interrupt, Instant::now()));
+    let mut stop: Option<(StopReason, Instant)> =
+        interrupted().then(|| (StopReason::Interrupt, Instant::now()));
     let mut killed = false;
     let far = Duration::from_secs(100 * 365 * 86400);
     let deadline = tokio::time::sleep(cmd.deadline.min(far));
@@ -701,18 +702,32 @@ mod tests {
         let started = Instant::now();
         let err = run(&cmd, |_, _| {}).unwrap_err();
         assert!(started.elapsed() < Duration::from_secs(10));
-        let e = err.downcast_ref::<DeadlineExceeded>().expect("a deadline error");
+        let e = err
+            .downcast_ref::<DeadlineExceeded>()
+            .expect("a deadline error");
         assert!(e.how.contains("SIGKILL"), "{}", e.how);
         let log = std::fs::read_to_string(tmp.path().join("e.log")).unwrap();
         assert!(log.contains("deadline of 0s passed"), "{log}");
         assert!(log.contains("sending SIGKILL"), "{log}");
         // The whole group went, the grandchild too.
-        let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+        let pid: i32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
         std::thread::sleep(Duration::from_millis(200));
         // Gone, or a zombie nobody reaped yet (PID 1 here may not reap).
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let state = stat.rsplit(')').next().unwrap_or("").split_whitespace().next();
-        assert!(matches!(state, None | Some("Z") | Some("X")), "grandchild {pid} survived: {stat}");
+        let state = stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .next();
+        assert!(
+            matches!(state, None | Some("Z") | Some("X")),
+            "grandchild {pid} survived: {stat}"
+        );
     }
 
     #[test]
@@ -731,25 +746,36 @@ mod tests {
     #[test]
     fn waits_end_ready_failed_or_timed_out() {
         let mut n = 0;
-        let v = wait("counting", Duration::from_secs(5), Duration::from_millis(1), move || {
-            n += 1;
-            if n == 3 {
-                Probe::Ready(n)
-            } else {
-                Probe::Pending(format!("n={n}"))
-            }
-        })
+        let v = wait(
+            "counting",
+            Duration::from_secs(5),
+            Duration::from_millis(1),
+            move || {
+                n += 1;
+                if n == 3 {
+                    Probe::Ready(n)
+                } else {
+                    Probe::Pending(format!("n={n}"))
+                }
+            },
+        )
         .unwrap();
         assert_eq!(v, 3);
-        let err = wait::<()>("never", Duration::from_millis(200), Duration::from_millis(10), || {
-            Probe::Pending("still no".into())
-        })
+        let err = wait::<()>(
+            "never",
+            Duration::from_millis(200),
+            Duration::from_millis(10),
+            || Probe::Pending("still no".into()),
+        )
         .unwrap_err();
         let t = err.downcast_ref::<WaitTimedOut>().expect("timed out");
         assert_eq!(t.last, "still no");
-        let err = wait::<()>("broken", Duration::from_secs(5), Duration::from_millis(10), || {
-            Probe::Failed(anyhow::anyhow!("401"))
-        })
+        let err = wait::<()>(
+            "broken",
+            Duration::from_secs(5),
+            Duration::from_millis(10),
+            || Probe::Failed(anyhow::anyhow!("401")),
+        )
         .unwrap_err();
         assert_eq!(err.to_string(), "401");
     }
@@ -758,10 +784,15 @@ mod tests {
     #[test]
     fn a_blocked_probe_does_not_hold_the_wait() {
         let started = Instant::now();
-        let err = wait::<()>("stuck", Duration::from_millis(300), Duration::from_millis(10), || {
-            std::thread::sleep(Duration::from_secs(5));
-            Probe::Pending("slept".into())
-        })
+        let err = wait::<()>(
+            "stuck",
+            Duration::from_millis(300),
+            Duration::from_millis(10),
+            || {
+                std::thread::sleep(Duration::from_secs(5));
+                Probe::Pending("slept".into())
+            },
+        )
         .unwrap_err();
         assert!(err.downcast_ref::<WaitTimedOut>().is_some());
         assert!(started.elapsed() < Duration::from_secs(2));

@@ -2,12 +2,12 @@
 //! only the run records and env.json (status "destroyed"). Used by the
 //! `destroy` and `reap` commands, the reaper, and `up` (on failure, `--wait`).
 
-use crate::targets::local;
 use crate::env::{self, EnvDir, EnvLock, Status};
 use crate::error::Failure;
 use crate::paths;
 use crate::report::{Detail, FailureReport, Phase};
 use crate::runrec::Run;
+use crate::targets::local;
 use crate::ui;
 use anyhow::Result;
 use std::time::{Duration, Instant};

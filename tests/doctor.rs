@@ -6,7 +6,10 @@ use std::path::Path;
 use std::process::Command;
 
 fn podman_ready() -> bool {
-    Command::new("podman").arg("--version").output().is_ok_and(|o| o.status.success())
+    Command::new("podman")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 fn doctor(assets: &Path) -> (i32, serde_json::Value) {
@@ -16,7 +19,10 @@ fn doctor(assets: &Path) -> (i32, serde_json::Value) {
         .output()
         .unwrap();
     let v = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("doctor --json printed no JSON ({e}): {}", String::from_utf8_lossy(&out.stdout))
+        panic!(
+            "doctor --json printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
     });
     (out.status.code().unwrap_or(-1), v)
 }
@@ -36,7 +42,14 @@ fn doctor_checks_every_engine_choice_and_names_a_cni_backend() {
     }
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     let (code, v) = doctor(repo);
-    for name in ["network backend", "OCI runtime", "cgroup manager", "events logger", "ulimits", "internal network"] {
+    for name in [
+        "network backend",
+        "OCI runtime",
+        "cgroup manager",
+        "events logger",
+        "ulimits",
+        "internal network",
+    ] {
         assert_eq!(check(&v, name)["ok"], true, "{name}: {:#}", check(&v, name));
     }
     assert_eq!(code, 0, "{v:#}");
@@ -49,7 +62,8 @@ fn doctor_checks_every_engine_choice_and_names_a_cni_backend() {
     }
     std::fs::create_dir(t.path().join("podman")).unwrap();
     let conf = std::fs::read_to_string(repo.join("podman/containers.conf")).unwrap();
-    let cni = conf.split("[network]").next().unwrap().to_string() + "[network]\nnetwork_backend = \"cni\"\n";
+    let cni = conf.split("[network]").next().unwrap().to_string()
+        + "[network]\nnetwork_backend = \"cni\"\n";
     std::fs::write(t.path().join("podman/containers.conf"), cni).unwrap();
     let (code, v) = doctor(t.path());
     assert_eq!(code, 1, "{v:#}");

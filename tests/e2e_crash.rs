@@ -23,14 +23,22 @@ fn podman(args: &[&str]) -> String {
 
 fn leftovers(env: &str) -> Vec<String> {
     let filter = format!("label=shadowops.env={env}");
-    let mut left: Vec<String> = podman(&["ps", "-a", "--filter", &filter, "--format", "{{.Names}}"])
-        .lines()
-        .map(str::to_string)
-        .collect();
-    left.extend(
-        podman(&["network", "ls", "--filter", &filter, "--format", "{{.Name}}"])
+    let mut left: Vec<String> =
+        podman(&["ps", "-a", "--filter", &filter, "--format", "{{.Names}}"])
             .lines()
-            .map(str::to_string),
+            .map(str::to_string)
+            .collect();
+    left.extend(
+        podman(&[
+            "network",
+            "ls",
+            "--filter",
+            &filter,
+            "--format",
+            "{{.Name}}",
+        ])
+        .lines()
+        .map(str::to_string),
     );
     left
 }
@@ -59,7 +67,11 @@ impl Driver {
                 }
             }
         });
-        Driver { child, lines, seen: Vec::new() }
+        Driver {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
     }
 
     /// Read stderr until a line contains `marker` (panics after `limit`).
@@ -78,7 +90,10 @@ impl Driver {
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
         }
-        panic!("no line with {marker:?} within {limit:?}; stderr so far:\n{}", self.seen.join("\n"));
+        panic!(
+            "no line with {marker:?} within {limit:?}; stderr so far:\n{}",
+            self.seen.join("\n")
+        );
     }
 
     /// Wait for the exit; returns (code, how long it took).
@@ -91,7 +106,10 @@ impl Driver {
                 }
                 return (st.code().unwrap_or(-1), start.elapsed());
             }
-            assert!(start.elapsed() < limit, "driver still running after {limit:?}");
+            assert!(
+                start.elapsed() < limit,
+                "driver still running after {limit:?}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -105,10 +123,18 @@ impl Driver {
 fn descendants(pid: i32) -> Vec<i32> {
     let mut parent_of = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(p) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else { continue };
+        let Ok(p) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
+            continue;
+        };
         let after = stat.rsplit(')').next().unwrap_or("");
-        if let Some(ppid) = after.split_whitespace().nth(1).and_then(|s| s.parse::<i32>().ok()) {
+        if let Some(ppid) = after
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse::<i32>().ok())
+        {
             parent_of.push((p, ppid));
         }
     }
@@ -152,7 +178,10 @@ fn crash(driver: &mut Driver) {
 fn e2e_ctrl_c_in_the_health_wait_and_while_following_the_dag_ends_in_130() {
     let sb = Sandbox::real();
     let env = "e2e-int";
-    let _cleanup = Cleanup { sb: &sb, envs: vec![env] };
+    let _cleanup = Cleanup {
+        sb: &sb,
+        envs: vec![env],
+    };
 
     // 1. Ctrl-C right after the play: the driver is in Airflow's health wait
     //    (or, on a fast machine, already past it): 130 within 2 s either way.
@@ -161,7 +190,11 @@ fn e2e_ctrl_c_in_the_health_wait_and_while_following_the_dag_ends_in_130() {
     kill(Pid::from_raw(up.child.id() as i32), Signal::SIGINT).unwrap();
     let (code, took) = up.exit(Duration::from_secs(30));
     assert_eq!(code, 130, "{}", up.stderr());
-    assert!(took < Duration::from_secs(2), "took {took:?} to stop:\n{}", up.stderr());
+    assert!(
+        took < Duration::from_secs(2),
+        "took {took:?} to stop:\n{}",
+        up.stderr()
+    );
     let st = json(&sb.run(&["status", "--env", env, "--json"]).expect(0).stdout);
     assert_eq!(st["status"], "interrupted", "{st:#}");
 
@@ -172,7 +205,11 @@ fn e2e_ctrl_c_in_the_health_wait_and_while_following_the_dag_ends_in_130() {
     kill(Pid::from_raw(up.child.id() as i32), Signal::SIGINT).unwrap();
     let (code, took) = up.exit(Duration::from_secs(30));
     assert_eq!(code, 130, "{}", up.stderr());
-    assert!(took < Duration::from_secs(2), "took {took:?} to stop:\n{}", up.stderr());
+    assert!(
+        took < Duration::from_secs(2),
+        "took {took:?} to stop:\n{}",
+        up.stderr()
+    );
     assert!(!up.stderr().contains("pipeline failed"), "{}", up.stderr());
 
     // 3. destroy leaves nothing.
@@ -185,7 +222,10 @@ fn e2e_ctrl_c_in_the_health_wait_and_while_following_the_dag_ends_in_130() {
 fn e2e_a_crash_in_any_phase_is_followed_by_an_up_that_reaches_the_email() {
     let sb = Sandbox::real();
     let env = "e2e-crash";
-    let _cleanup = Cleanup { sb: &sb, envs: vec![env] };
+    let _cleanup = Cleanup {
+        sb: &sb,
+        envs: vec![env],
+    };
     let up_args = ["up", "--env", env, "--ttl", "30m"];
     // (marker on stderr, then how long to let it run before the crash)
     let crashes = [

@@ -48,7 +48,9 @@ impl Stub {
                 let nth = {
                     let mut c = seen.lock().unwrap();
                     c.push(format!("{method} {path}"));
-                    c.iter().filter(|x| **x == format!("{method} {path}")).count()
+                    c.iter()
+                        .filter(|x| **x == format!("{method} {path}"))
+                        .count()
                 };
                 let (code, text) = handler(&method, &path, nth);
                 let _ = write!(
@@ -61,7 +63,12 @@ impl Stub {
         Stub { base, calls }
     }
     fn count(&self, what: &str) -> usize {
-        self.calls.lock().unwrap().iter().filter(|c| c.starts_with(what)).count()
+        self.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| c.starts_with(what))
+            .count()
     }
 }
 
@@ -88,13 +95,15 @@ fn fast(a: Airflow) -> Airflow {
 #[test]
 fn import_errors_of_another_file_are_not_the_dags() {
     let dir = dags_dir();
-    let stub = Stub::start(|m, p, _| match (m, p) {
+    let stub = Stub::start(|m, p, _| {
+        match (m, p) {
         ("GET", "/api/v2/dags/demo") => (200, dag_json(true)),
         ("PATCH", "/api/v2/dags/demo") => (200, dag_json(false)),
         ("GET", "/api/v2/importErrors") => (200, json!({"import_errors": [
             {"filename": "other.py", "stack_trace": "SyntaxError in other.py"}], "total_entries": 1}).to_string()),
         ("GET", "/api/v2/dagSources/demo") => (200, json!({"content": DAG_V2, "dag_id": "demo", "version_number": 2}).to_string()),
         _ => (404, "{}".into()),
+    }
     });
     let parsed = fast(Airflow::new(&stub.base))
         .wait_dag("demo", dir.path(), Duration::from_secs(10))
@@ -110,8 +119,12 @@ fn import_errors_of_another_file_are_not_the_dags() {
 fn import_errors_of_the_dags_own_file_fail_at_once() {
     let dir = dags_dir();
     let stub = Stub::start(|m, p, _| match (m, p) {
-        ("GET", "/api/v2/importErrors") => (200, json!({"import_errors": [
-            {"filename": "demo.py", "stack_trace": "NameError: name 'DAG' is not defined"}]}).to_string()),
+        ("GET", "/api/v2/importErrors") => (
+            200,
+            json!({"import_errors": [
+            {"filename": "demo.py", "stack_trace": "NameError: name 'DAG' is not defined"}]})
+            .to_string(),
+        ),
         _ => (404, "{\"detail\": \"not found\"}".into()),
     });
     let started = Instant::now();
@@ -120,7 +133,10 @@ fn import_errors_of_the_dags_own_file_fail_at_once() {
         .unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(5));
     let text = format!("{err:#}");
-    assert!(text.contains("NameError") && text.contains("import errors"), "{text}");
+    assert!(
+        text.contains("NameError") && text.contains("import errors"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -130,12 +146,14 @@ fn a_changed_dag_is_triggered_only_after_airflow_parsed_the_new_file() {
         ("GET", "/api/v2/dags/demo") => (200, dag_json(false)),
         ("GET", "/api/v2/importErrors") => (200, json!({"import_errors": []}).to_string()),
         // The old version three times, then the deployed one.
-        ("GET", "/api/v2/dagSources/demo") if nth <= 3 => {
-            (200, json!({"content": DAG_V1, "dag_id": "demo", "version_number": 1}).to_string())
-        }
-        ("GET", "/api/v2/dagSources/demo") => {
-            (200, json!({"content": DAG_V2, "dag_id": "demo", "version_number": 2}).to_string())
-        }
+        ("GET", "/api/v2/dagSources/demo") if nth <= 3 => (
+            200,
+            json!({"content": DAG_V1, "dag_id": "demo", "version_number": 1}).to_string(),
+        ),
+        ("GET", "/api/v2/dagSources/demo") => (
+            200,
+            json!({"content": DAG_V2, "dag_id": "demo", "version_number": 2}).to_string(),
+        ),
         _ => (404, "{}".into()),
     });
     let parsed = fast(Airflow::new(&stub.base))
@@ -147,15 +165,19 @@ fn a_changed_dag_is_triggered_only_after_airflow_parsed_the_new_file() {
     let stub = Stub::start(|m, p, _| match (m, p) {
         ("GET", "/api/v2/dags/demo") => (200, dag_json(false)),
         ("GET", "/api/v2/importErrors") => (200, json!({"import_errors": []}).to_string()),
-        ("GET", "/api/v2/dagSources/demo") => {
-            (200, json!({"content": DAG_V1, "dag_id": "demo", "version_number": 1}).to_string())
-        }
+        ("GET", "/api/v2/dagSources/demo") => (
+            200,
+            json!({"content": DAG_V1, "dag_id": "demo", "version_number": 1}).to_string(),
+        ),
         _ => (404, "{}".into()),
     });
     let err = fast(Airflow::new(&stub.base))
         .wait_dag("demo", dir.path(), Duration::from_secs(1))
         .unwrap_err();
-    assert!(format!("{err:#}").contains("not the deployed file"), "{err:#}");
+    assert!(
+        format!("{err:#}").contains("not the deployed file"),
+        "{err:#}"
+    );
 }
 
 #[test]
@@ -165,7 +187,10 @@ fn a_401_is_not_retried() {
     let started = Instant::now();
     let err = a.login("admin", "wrong").unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(2));
-    assert!(format!("{err:#}").contains("refused the credentials"), "{err:#}");
+    assert!(
+        format!("{err:#}").contains("refused the credentials"),
+        "{err:#}"
+    );
     assert_eq!(stub.count("POST /auth/token"), 1);
 }
 
@@ -182,8 +207,12 @@ fn a_503_while_following_a_run_is_retried() {
             let state = if n >= 2 { "success" } else { "running" };
             (200, json!({"state": state}).to_string())
         }
-        ("GET", "/api/v2/dags/demo/dagRuns/r1/taskInstances") => (200, json!({"task_instances": [
-            {"task_id": "extract", "state": "success", "duration": 1.5, "try_number": 1}]}).to_string()),
+        ("GET", "/api/v2/dags/demo/dagRuns/r1/taskInstances") => (
+            200,
+            json!({"task_instances": [
+            {"task_id": "extract", "state": "success", "duration": 1.5, "try_number": 1}]})
+            .to_string(),
+        ),
         _ => (404, "{}".into()),
     });
     let (state, tasks) = fast(Airflow::new(&stub.base))
@@ -191,7 +220,11 @@ fn a_503_while_following_a_run_is_retried() {
         .unwrap();
     assert_eq!(state, "success");
     assert_eq!(tasks[0].task_id, "extract");
-    assert!(stub.count("GET /api/v2/dags/demo/dagRuns/r1 ") + stub.count("GET /api/v2/dags/demo/dagRuns/r1") >= 5);
+    assert!(
+        stub.count("GET /api/v2/dags/demo/dagRuns/r1 ")
+            + stub.count("GET /api/v2/dags/demo/dagRuns/r1")
+            >= 5
+    );
 }
 
 #[test]
@@ -208,7 +241,10 @@ fn a_404_while_following_is_not_retried_forever() {
 #[test]
 fn finds_the_file_that_defines_a_dag() {
     let dir = dags_dir();
-    assert_eq!(find_dag_file(dir.path(), "demo").as_deref(), Some("demo.py"));
+    assert_eq!(
+        find_dag_file(dir.path(), "demo").as_deref(),
+        Some("demo.py")
+    );
     assert_eq!(find_dag_file(dir.path(), "absent"), None);
 }
 

@@ -3,8 +3,8 @@
 
 use super::events::{self, Event, HostStats, TaskResult};
 use super::render::Files;
-use crate::supervise::{self, Cmd, Finished};
 use crate::report::{Detail, FailureReport, Phase};
+use crate::supervise::{self, Cmd, Finished};
 use crate::ui::{self, Activity};
 use anyhow::Result;
 use std::collections::BTreeMap;

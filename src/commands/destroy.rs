@@ -19,4 +19,3 @@ pub fn run(raw: &str, json: bool) -> Result<i32> {
     let lock = dir.lock(Duration::from_secs(900))?;
     teardown::destroy_locked(&dir, lock, json, false)
 }
-

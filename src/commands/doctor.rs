@@ -50,7 +50,12 @@ pub fn run(json_out: bool) -> Result<i32> {
         }
         println!("        cache             {}", paths::cache().display());
         for c in &engine {
-            println!("{} {:<17} {}", if c.ok { "ok     " } else { "BAD    " }, c.name, c.found);
+            println!(
+                "{} {:<17} {}",
+                if c.ok { "ok     " } else { "BAD    " },
+                c.name,
+                c.found
+            );
             if !c.ok {
                 println!("        fix: {}", c.fix);
             }

@@ -74,4 +74,3 @@ fn retag_expiry(dir: &EnvDir, expires: std::time::SystemTime) -> Result<()> {
     run.finish("ok", 0, 0.0)?;
     Ok(())
 }
-

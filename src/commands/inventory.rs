@@ -69,4 +69,3 @@ pub fn run(raw: &str, write: bool) -> Result<i32> {
     }
     Ok(0)
 }
-

@@ -49,4 +49,3 @@ pub fn run(json_out: bool, all: bool) -> Result<i32> {
     }
     Ok(0)
 }
-

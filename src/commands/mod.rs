@@ -16,8 +16,8 @@ pub mod up;
 
 use crate::cli::{Cli, Command};
 use crate::env::{self, EnvDir};
-use crate::targets::local;
 use crate::error::Failure;
+use crate::targets::local;
 use anyhow::Result;
 
 pub fn run(cli: Cli) -> Result<i32> {
@@ -64,4 +64,3 @@ pub fn existing(raw: &str) -> Result<EnvDir> {
     }
     Ok(dir)
 }
-

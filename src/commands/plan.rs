@@ -28,4 +28,3 @@ pub fn run(raw: &str, target: Target) -> Result<i32> {
     let done = tf.plan()?;
     Ok(done.code().unwrap_or(1))
 }
-

@@ -50,4 +50,3 @@ pub fn run(dir: &EnvDir) -> Result<i32> {
         crate::supervise::pause(left.min(Duration::from_secs(1)))?;
     }
 }
-

@@ -34,4 +34,3 @@ pub fn run(raw: &str, cmd: Vec<String>) -> Result<i32> {
     let err = c.exec();
     Err(err).context("running ssh")
 }
-

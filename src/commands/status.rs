@@ -5,11 +5,10 @@ use super::existing;
 use crate::ansible::render;
 use crate::cli::Target;
 use crate::env::Status;
-use crate::paths;
 use crate::lease;
+use crate::paths;
 use anyhow::Result;
 use serde_json::json;
-
 
 pub fn run(raw: &str, json_out: bool) -> Result<i32> {
     let dir = existing(raw)?;
@@ -29,7 +28,9 @@ pub fn run(raw: &str, json_out: bool) -> Result<i32> {
     } else {
         Vec::new()
     };
-    let reaper_alive = state.reaper_pid.is_some_and(|p| lease::reaper_alive(p, raw));
+    let reaper_alive = state
+        .reaper_pid
+        .is_some_and(|p| lease::reaper_alive(p, raw));
     if json_out {
         println!(
             "{}",
@@ -175,4 +176,3 @@ pub fn run(raw: &str, json_out: bool) -> Result<i32> {
     print!("{out}");
     Ok(0)
 }
-

@@ -300,7 +300,10 @@ pub fn engine_checks(assets: &Path) -> Vec<EngineCheck> {
     let expect = |name, found: String, want: &str, why: &str| EngineCheck {
         name,
         ok: found == want,
-        fix: format!("{why}: set it to \"{want}\" in {} and {setup}", conf.display()),
+        fix: format!(
+            "{why}: set it to \"{want}\" in {} and {setup}",
+            conf.display()
+        ),
         found,
     };
     let mut checks = vec![
@@ -338,7 +341,10 @@ pub fn engine_checks(assets: &Path) -> Vec<EngineCheck> {
 /// its own here); they must fit under this machine's hard limits.
 fn ulimit_check(conf: &Path) -> EngineCheck {
     use nix::sys::resource::{getrlimit, Resource};
-    let want = [(Resource::RLIMIT_NOFILE, "nofile", 20000u64), (Resource::RLIMIT_NPROC, "nproc", 32768)];
+    let want = [
+        (Resource::RLIMIT_NOFILE, "nofile", 20000u64),
+        (Resource::RLIMIT_NPROC, "nproc", 32768),
+    ];
     let mut found = Vec::new();
     let mut ok = true;
     for (res, name, need) in want {
@@ -362,10 +368,18 @@ fn ulimit_check(conf: &Path) -> EngineCheck {
 /// the gateway address: the path every env's apt proxy and SSH rely on.
 fn internal_network_check(assets: &Path) -> EngineCheck {
     let name = "internal network";
-    let fix = "podman must use netavark (see the network backend check); then run shadowops doctor again".to_string();
+    let fix =
+        "podman must use netavark (see the network backend check); then run shadowops doctor again"
+            .to_string();
     let image = supervise::run_ok(
         &podman(assets)
-            .args(["images", "--format", "{{.Repository}}:{{.Tag}}", "--filter", "reference=localhost/shadowops-base"])
+            .args([
+                "images",
+                "--format",
+                "{{.Repository}}:{{.Tag}}",
+                "--filter",
+                "reference=localhost/shadowops-base",
+            ])
             .capture(),
         |_, _| {},
     )
@@ -381,11 +395,27 @@ fn internal_network_check(assets: &Path) -> EngineCheck {
     };
     let net = format!("shadowops-doctor-{}", std::process::id());
     let outcome = probe_internal_network(assets, &net, &image);
-    let _ = supervise::run(&podman(assets).args(["rm", "-f", "-t", "0", &net]).capture(), |_, _| {});
-    let _ = supervise::run(&podman(assets).args(["network", "rm", "-f", &net]).capture(), |_, _| {});
+    let _ = supervise::run(
+        &podman(assets).args(["rm", "-f", "-t", "0", &net]).capture(),
+        |_, _| {},
+    );
+    let _ = supervise::run(
+        &podman(assets).args(["network", "rm", "-f", &net]).capture(),
+        |_, _| {},
+    );
     match outcome {
-        Ok(found) => EngineCheck { name, ok: true, found, fix },
-        Err(e) => EngineCheck { name, ok: false, found: format!("{e:#}"), fix },
+        Ok(found) => EngineCheck {
+            name,
+            ok: true,
+            found,
+            fix,
+        },
+        Err(e) => EngineCheck {
+            name,
+            ok: false,
+            found: format!("{e:#}"),
+            fix,
+        },
     }
 }
 
@@ -396,12 +426,37 @@ fn probe_internal_network(assets: &Path, net: &str, image: &str) -> Result<Strin
     let base = subnet.trim_end_matches(".0/24");
     let (gateway, ip) = (format!("{base}.1"), format!("{base}.2"));
     supervise::run_ok(
-        &podman(assets).args(["network", "create", "--internal", "--subnet", &subnet, "--gateway", &gateway, net]).capture(),
+        &podman(assets)
+            .args([
+                "network",
+                "create",
+                "--internal",
+                "--subnet",
+                &subnet,
+                "--gateway",
+                &gateway,
+                net,
+            ])
+            .capture(),
         |_, _| {},
     )?;
     supervise::run_ok(
         &podman(assets)
-            .args(["run", "-d", "--name", net, "--network", net, "--ip", &ip, "--timeout", "60", image, "sleep", "60"])
+            .args([
+                "run",
+                "-d",
+                "--name",
+                net,
+                "--network",
+                net,
+                "--ip",
+                &ip,
+                "--timeout",
+                "60",
+                image,
+                "sleep",
+                "60",
+            ])
             .capture(),
         |_, _| {},
     )?;
@@ -420,14 +475,24 @@ fn probe_internal_network(assets: &Path, net: &str, image: &str) -> Result<Strin
     listener.set_nonblocking(true)?;
     supervise::run_ok(
         &podman(assets)
-            .args(["exec", net, "bash", "-c", &format!("exec 3<>/dev/tcp/{gateway}/{port}")])
+            .args([
+                "exec",
+                net,
+                "bash",
+                "-c",
+                &format!("exec 3<>/dev/tcp/{gateway}/{port}"),
+            ])
             .capture()
             .deadline(Duration::from_secs(10)),
         |_, _| {},
     )
     .context("the container could not connect to the gateway")?;
     match listener.accept() {
-        Ok(_) => Ok(format!("a container on {subnet} reached this machine at {gateway}")),
-        Err(e) => Err(anyhow::anyhow!("no connection arrived on {gateway}:{port}: {e}")),
+        Ok(_) => Ok(format!(
+            "a container on {subnet} reached this machine at {gateway}"
+        )),
+        Err(e) => Err(anyhow::anyhow!(
+            "no connection arrived on {gateway}:{port}: {e}"
+        )),
     }
 }

@@ -2,4 +2,6 @@
 //! subnets, sweeps, engine checks); the AWS target needs no driver code of
 //! its own beyond Terraform (terraform/aws) and the bake path in `bake`.
 
+pub mod aws;
+pub mod baked;
 pub mod local;

@@ -61,4 +61,3 @@ pub fn for_env(
         extra_env: env_vars(target, assets),
     }
 }
-

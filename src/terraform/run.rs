@@ -3,8 +3,8 @@
 
 use super::events::{self, Event};
 use super::transient::{transient_cause, RetryPolicy};
-use crate::supervise::{self, Cmd, Finished};
 use crate::report::{Detail, FailureReport, Phase};
+use crate::supervise::{self, Cmd, Finished};
 use crate::ui::{self, Activity};
 use anyhow::Result;
 use std::path::{Path, PathBuf};

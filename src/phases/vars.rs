@@ -1,0 +1,135 @@
+//! Phase 1, vars: per-env keys and secrets, the lease deadline, and the
+//! typed Terraform inputs (`terraform.tfvars.json` + a 0600 secrets file).
+//! Returns the env's Terraform and the digest of everything provision reads.
+
+use super::Ctx;
+use crate::cli::{ImageChoice, Target};
+use crate::digest::Hasher;
+use crate::env::{self};
+use crate::keys;
+use crate::lease;
+use crate::paths;
+use crate::report::Phase;
+use crate::targets::local;
+use crate::terraform::{vars, Terraform};
+use crate::ui;
+use anyhow::Result;
+use std::time::{Instant, SystemTime};
+
+pub fn run(ctx: &mut Ctx) -> Result<(Terraform, String)> {
+    let start = Instant::now();
+    ui::phase("vars", "keys, secrets and Terraform variables");
+    let keys = keys::ensure(&ctx.dir)?;
+    let warehouse_password =
+        keys::ensure_secret(&ctx.dir.secrets_dir().join("warehouse-password"))?;
+    keys::ensure_secret(&ctx.dir.airflow_password_file())?;
+    let expires_at = SystemTime::now() + ctx.lease;
+    ctx.state.expires_at = Some(expires_at);
+    lease::write_lease_file(&ctx.dir, expires_at)?;
+    let common = vars::Common {
+        env_name: ctx.dir.name.to_string(),
+        owner: ctx.state.owner.clone(),
+        expires_at: lease::rfc3339(expires_at),
+        ssh_public_key: keys.client_public.clone(),
+        ssh_private_key_file: keys.client_private.display().to_string(),
+        ssh_host_key_private_file: keys.host_private.display().to_string(),
+        ssh_host_key_public: keys.host_public.clone(),
+        warehouse_database: "analytics".into(),
+        warehouse_user: "shadow".into(),
+        mail_from: std::env::var("SHADOWOPS_MAIL_FROM")
+            .unwrap_or_else(|_| "shadowops@localhost".into()),
+        mail_to: std::env::var("SHADOWOPS_MAIL_TO").unwrap_or_else(|_| "team@localhost".into()),
+    };
+    let mut secrets = vars::Secrets {
+        warehouse_password,
+        smtp_password: None,
+    };
+    let extra_env = crate::terraform::env_vars(ctx.args.target, &ctx.assets);
+    let inputs = match ctx.args.target {
+        Target::Local => {
+            std::fs::create_dir_all(ctx.dir.inbox_dir())?;
+            let images = local::build_images(&ctx.assets, &ctx.run.dir)?;
+            let host_image = local::host_image(ctx.args.image, &images)?;
+            let subnet = match &ctx.state.subnet_cidr {
+                Some(s) => s.clone(),
+                None => local::allocate_subnet(&ctx.assets, &ctx.home, ctx.dir.name.as_str())?,
+            };
+            ctx.state.subnet_cidr = Some(subnet.clone());
+            ctx.state.host_image = Some(host_image.clone());
+            let max = humantime::parse_duration(&ctx.args.max_ttl).unwrap_or(ctx.lease);
+            vars::Inputs::Local(vars::Local {
+                common,
+                env_dir: ctx.dir.root.display().to_string(),
+                subnet_cidr: subnet,
+                host_image,
+                warehouse_image: images.warehouse,
+                mail_image: images.mail,
+                lease_file: ctx.dir.lease_file().display().to_string(),
+                // Hard cap for `podman run --timeout`: the longest an
+                // extended lease may last, plus a margin for destroy.
+                max_lifetime_seconds: max.as_secs() + 600,
+                wheelhouse_dir: paths::cache().join("wheelhouse").display().to_string(),
+            })
+        }
+        Target::Aws => {
+            secrets.smtp_password = std::env::var("SHADOWOPS_SMTP_PASSWORD").ok();
+            vars::Inputs::Aws(vars::Aws {
+                common,
+                region: crate::terraform::aws_region(),
+                operator_cidr: ctx.args.allow_cidr.clone().unwrap_or_default(),
+                host_ami_id: match ctx.args.image {
+                    ImageChoice::Baked => {
+                        crate::targets::baked::baked_ami(&crate::terraform::aws_region())?
+                    }
+                    ImageChoice::Base => String::new(),
+                },
+                smtp_host: std::env::var("SHADOWOPS_SMTP_HOST")
+                    .unwrap_or_else(|_| "email-smtp.eu-west-1.amazonaws.com".into()),
+                smtp_port: std::env::var("SHADOWOPS_SMTP_PORT")
+                    .ok()
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or(587),
+                smtp_user: std::env::var("SHADOWOPS_SMTP_USER").unwrap_or_default(),
+            })
+        }
+    };
+    let tfvars = serde_json::to_vec_pretty(&inputs)?;
+    std::fs::write(ctx.dir.tfvars(), &tfvars)?;
+    env::write_private(
+        &ctx.dir.secret_tfvars(),
+        &serde_json::to_vec_pretty(&secrets)?,
+    )?;
+    // The run record keeps the (non-secret) inputs as they were.
+    std::fs::write(ctx.run.file("terraform.tfvars.json"), &tfvars)?;
+
+    let module = ctx.assets.join("terraform").join(ctx.args.target.as_str());
+    // expires_at is left out: extending a lease must not re-provision.
+    let mut for_digest: serde_json::Value = serde_json::from_slice(&tfvars)?;
+    for_digest["expires_at"] = serde_json::Value::Null;
+    let mut var_files = vec![ctx.dir.tfvars(), ctx.dir.secret_tfvars()];
+    let mut h = Hasher::new();
+    h.str("tfvars", &for_digest.to_string())
+        .file(&ctx.dir.secret_tfvars())
+        .tree(&module);
+    if let Some(extra) = &ctx.var_file {
+        // Copied into the env so destroy sees the same inputs later.
+        let copy = ctx.dir.root.join("extra.tfvars.json");
+        std::fs::copy(extra, &copy)?;
+        std::fs::copy(extra, ctx.run.file("extra.tfvars.json"))?;
+        h.file(&copy);
+        var_files.push(copy);
+    } else {
+        let _ = std::fs::remove_file(ctx.dir.root.join("extra.tfvars.json"));
+    }
+    let digest = h.finish();
+    let tf = Terraform {
+        bin: ctx.tools.terraform.clone(),
+        module,
+        tf_dir: ctx.dir.tf_dir(),
+        var_files,
+        extra_env,
+    };
+    let secs = start.elapsed().as_secs_f64();
+    ctx.mark(Phase::Vars, "-".into(), secs)?;
+    Ok((tf, digest))
+}
