@@ -590,7 +590,10 @@ fn e2e_two_envs_partial_failure_and_the_backstop() {
         .status()
         .unwrap();
     let left = status(&sb, "e2e-lease")["time_left_s"].as_u64().unwrap();
-    std::thread::sleep(Duration::from_secs(left + 15));
+    // The in-container watchdogs stop every container soon after the lease.
+    wait_for(Duration::from_secs(left + 60), || {
+        containers("e2e-lease", true).is_empty()
+    });
     assert!(
         containers("e2e-lease", true).is_empty(),
         "containers still running after the lease: {:?}",

@@ -9,16 +9,6 @@ fn mode(p: &std::path::Path) -> u32 {
     std::fs::metadata(p).unwrap().permissions().mode() & 0o777
 }
 
-fn latest_run(sb: &Sandbox, env: &str) -> std::path::PathBuf {
-    let runs = sb.env_dir(env).join("runs");
-    let mut ids: Vec<_> = std::fs::read_dir(&runs)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    ids.sort();
-    ids.pop().unwrap()
-}
 
 #[test]
 fn provision_records_events_and_hands_off_a_valid_contract() {
@@ -51,7 +41,7 @@ fn provision_records_events_and_hands_off_a_valid_contract() {
     assert_eq!(mode(&dir.join("keys/id_ed25519")), 0o600);
     assert_eq!(mode(&dir.join("contract.json")), 0o600);
     // Run record: the raw event stream and a summary with per-phase durations.
-    let run = latest_run(&sb, "hand");
+    let run = latest_run(&sb.env_dir("hand")).unwrap();
     let events = std::fs::read_to_string(run.join("terraform-apply.jsonl")).unwrap();
     assert!(events
         .lines()
@@ -106,7 +96,7 @@ fn provision_records_events_and_hands_off_a_valid_contract() {
         "{}",
         r2.stderr
     );
-    assert!(!latest_run(&sb, "hand")
+    assert!(!latest_run(&sb.env_dir("hand")).unwrap()
         .join("terraform-apply.jsonl")
         .exists());
 
@@ -242,7 +232,7 @@ fn a_transient_cloud_error_is_retried_a_permanent_one_is_not() {
         "{}",
         r.stderr
     );
-    let run = latest_run(&sb, "throttled");
+    let run = latest_run(&sb.env_dir("throttled")).unwrap();
     assert!(run.join("terraform-apply.jsonl").exists());
     assert!(run.join("terraform-apply.2.jsonl").exists());
     assert!(!run.join("terraform-apply.3.jsonl").exists());
@@ -273,7 +263,7 @@ fn a_transient_cloud_error_is_retried_a_permanent_one_is_not() {
     let r = sb.run(&["up", "--env", "broken", "--until", "provision"]);
     r.expect(10);
     assert!(!r.stderr.contains("transient"), "{}", r.stderr);
-    assert!(!latest_run(&sb, "broken")
+    assert!(!latest_run(&sb.env_dir("broken")).unwrap()
         .join("terraform-apply.2.jsonl")
         .exists());
     sb.run(&["destroy", "--env", "broken"]).expect(0);
@@ -457,7 +447,16 @@ fn ctrl_c_during_apply_stops_terraform_records_interrupted_and_destroy_works() {
         assert!(start.elapsed().as_secs() < 60, "never reached provisioning");
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
-    std::thread::sleep(std::time::Duration::from_secs(3));
+    // Inside the slow resource: its apply_start event is in the run's log.
+    let env_dir = sb.env_dir("intr");
+    assert!(wait_for(std::time::Duration::from_secs(60), || {
+        latest_run(&env_dir)
+            .and_then(|r| std::fs::read_to_string(r.join("terraform-apply.jsonl")).ok())
+            .is_some_and(|log| {
+                log.lines()
+                    .any(|l| l.contains("apply_start") && l.contains("terraform_data.network"))
+            })
+    }));
     nix_kill(child.id(), 2);
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -16,17 +16,6 @@ fn pid_alive(pid: u64) -> bool {
         .unwrap_or(false)
 }
 
-fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
-    false
-}
-
 fn destroy_runs(sb: &Sandbox, env: &str) -> usize {
     std::fs::read_dir(sb.env_dir(env).join("runs"))
         .unwrap()
@@ -88,9 +77,12 @@ fn extend_postpones_and_destroy_disarms() {
         "12s",
     ])
     .expect(0);
-    let pid = status(&sb, "extended")["reaper"]["pid"].as_u64().unwrap();
+    let before = status(&sb, "extended");
+    let pid = before["reaper"]["pid"].as_u64().unwrap();
+    let first_deadline = Instant::now() + Duration::from_secs(before["time_left_s"].as_u64().unwrap());
     sb.run(&["extend", "--env", "extended", "40s"]).expect(0);
-    std::thread::sleep(Duration::from_secs(14));
+    // Past the first deadline (and the reaper's 1 s re-read), not destroyed.
+    wait_for(Duration::from_secs(60), || Instant::now() > first_deadline + Duration::from_secs(2));
     let s = status(&sb, "extended");
     assert_eq!(s["status"], "provisioned", "destroyed despite extend");
     assert!(s["time_left_s"].as_u64().unwrap() > 10);
@@ -169,7 +161,7 @@ fn reap_collects_expired_envs_whose_reaper_is_gone_exactly_once() {
 fn reap_leaves_an_env_alone_while_up_holds_its_lock() {
     let mut sb = Sandbox::fixture();
     // The lease ends while the (slow) apply still runs and holds the lock.
-    sb.set("TF_VAR_slow_seconds", "8");
+    sb.set("TF_VAR_slow_seconds", "25");
     let up = sb
         .cmd(&["up", "--env", "busy", "--until", "provision", "--ttl", "2s"])
         .stderr(std::process::Stdio::piped())
@@ -181,7 +173,10 @@ fn reap_leaves_an_env_alone_while_up_holds_its_lock() {
             .unwrap_or_default()
             .contains("\"provisioning\"")
     }));
-    std::thread::sleep(Duration::from_secs(3));
+    // The lease has ended while the apply still holds the lock.
+    assert!(wait_for(Duration::from_secs(20), || {
+        status(&sb, "busy")["time_left_s"].as_u64() == Some(0)
+    }));
     sb.envs.clear();
     let r = sb.run(&["reap"]);
     r.expect(0);
@@ -223,7 +218,7 @@ fn up_wait_destroys_at_the_deadline_and_on_ctrl_c() {
         "--wait arms no reaper"
     );
 
-    let child = sb
+    let mut child = sb
         .cmd(&[
             "up",
             "--env",
@@ -243,7 +238,14 @@ fn up_wait_destroys_at_the_deadline_and_on_ctrl_c() {
             .unwrap_or_default()
             .contains("\"provisioned\"")
     }));
-    std::thread::sleep(Duration::from_secs(1));
+    // Ctrl-C once the countdown runs (its first line is on stderr).
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("staying up until") {
+        let mut line = String::new();
+        assert!(std::io::BufRead::read_line(&mut err, &mut line).unwrap() > 0, "{seen}");
+        seen.push_str(&line);
+    }
     std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()

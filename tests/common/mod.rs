@@ -185,3 +185,28 @@ impl Drop for Cleanup<'_> {
         }
     }
 }
+
+/// Poll `f` until it holds (true) or `limit` passes (false): tests wait for
+/// the event they need, never for a fixed time.
+pub fn wait_for(limit: std::time::Duration, mut f: impl FnMut() -> bool) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    f()
+}
+
+/// The newest run directory of an env (run ids sort by time).
+pub fn latest_run(env_dir: &Path) -> Option<PathBuf> {
+    let mut runs: Vec<PathBuf> = std::fs::read_dir(env_dir.join("runs"))
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    runs.sort();
+    runs.pop()
+}
