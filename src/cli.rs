@@ -1,7 +1,9 @@
-//! Command-line definitions (clap derive). No logic here.
+//! Command-line definitions (clap derive) and the value parsers that refuse
+//! bad input before any code runs (clap's usage error, exit 2).
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -79,7 +81,8 @@ pub struct EnvArg {
         short = 'e',
         default_value = "shadow",
         env = "SHADOWOPS_ENV",
-        allow_hyphen_values = true
+        allow_hyphen_values = true,
+        value_parser = env_name
     )]
     pub name: String,
 }
@@ -157,11 +160,11 @@ pub enum Command {
         #[command(flatten)]
         env: EnvArg,
         /// New lease from now, e.g. 30m, 2h.
-        #[arg(allow_hyphen_values = true)]
-        duration: String,
+        #[arg(allow_hyphen_values = true, value_parser = lease_duration)]
+        duration: Duration,
         /// Raise the cap on leases (default 24h).
-        #[arg(long, default_value = "24h")]
-        max_ttl: String,
+        #[arg(long, default_value = "24h", value_parser = lease_duration)]
+        max_ttl: Duration,
     },
     /// Destroy every env whose lease expired and whose reaper is gone; sweep orphaned containers.
     Reap {
@@ -180,7 +183,7 @@ pub enum Command {
         target: Target,
         /// With --target aws: the CIDR allowed to reach the bake instance's
         /// SSH (e.g. 203.0.113.7/32).
-        #[arg(long, value_name = "CIDR")]
+        #[arg(long, value_name = "CIDR", value_parser = operator_cidr)]
         allow_cidr: Option<String>,
     },
     /// Remove cached local base images (they are rebuilt on the next `up`).
@@ -201,11 +204,11 @@ pub struct UpArgs {
     #[arg(long, value_enum, default_value_t = Target::Local, env = "SHADOWOPS_TARGET")]
     pub target: Target,
     /// Lease: the env is destroyed this long after `up` (e.g. 30m, 2h; max 24h unless --max-ttl).
-    #[arg(long, default_value = "2h", allow_hyphen_values = true)]
-    pub ttl: String,
+    #[arg(long, default_value = "2h", allow_hyphen_values = true, value_parser = lease_duration)]
+    pub ttl: Duration,
     /// Raise the cap on --ttl.
-    #[arg(long, default_value = "24h")]
-    pub max_ttl: String,
+    #[arg(long, default_value = "24h", value_parser = lease_duration)]
+    pub max_ttl: Duration,
     /// Stop after this phase.
     #[arg(long, value_enum)]
     pub until: Option<UntilPhase>,
@@ -216,7 +219,7 @@ pub struct UpArgs {
     #[arg(long)]
     pub pipeline: Option<PathBuf>,
     /// DAG to trigger.
-    #[arg(long, default_value = "shadow_pipeline")]
+    #[arg(long, default_value = "shadow_pipeline", value_parser = dag_id)]
     pub dag_id: String,
     /// Write one JUnit test case per DAG task to FILE (for CI test results).
     #[arg(long)]
@@ -231,7 +234,7 @@ pub struct UpArgs {
     #[arg(long, value_enum, default_value_t = ImageChoice::Base)]
     pub image: ImageChoice,
     /// CIDR allowed to reach SSH and Airflow (aws target), e.g. 203.0.113.7/32.
-    #[arg(long)]
+    #[arg(long, value_parser = operator_cidr)]
     pub allow_cidr: Option<String>,
     /// Extra Terraform variables (JSON), applied after shadowops' own: sizes,
     /// regions, image overrides. Secrets do not belong here.
@@ -240,4 +243,109 @@ pub struct UpArgs {
     /// Print the outcome (and any failure report) as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+}
+
+// ---- value parsers: each says exactly what is wrong with the value ----
+
+/// An env name: a lowercase DNS label of 1-30 characters.
+pub fn env_name(raw: &str) -> Result<String, String> {
+    crate::env::EnvName::parse(raw).map(|n| n.as_str().to_string())
+}
+
+/// A lease or cap such as 90s, 30m, 2h, 1h30m: positive, never negative.
+pub fn lease_duration(raw: &str) -> Result<Duration, String> {
+    let trimmed = raw.trim();
+    if trimmed.starts_with('-') {
+        return Err(format!(
+            "negative durations would put the deadline in the past (use e.g. 30m, 2h)"
+        ));
+    }
+    let d = humantime::parse_duration(trimmed)
+        .map_err(|e| format!("invalid lease {raw:?}: {e} (use e.g. 90s, 30m, 2h, 1h30m)"))?;
+    if d.is_zero() {
+        return Err("a lease must be longer than zero".into());
+    }
+    Ok(d)
+}
+
+/// An Airflow DAG id: letters, digits, '.', '_' and '-' (Airflow's own rule).
+pub fn dag_id(raw: &str) -> Result<String, String> {
+    if raw.is_empty() || raw.len() > 250 {
+        return Err("a DAG id has 1-250 characters".into());
+    }
+    match raw
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "._-".contains(*c)))
+    {
+        Some(c) => Err(format!(
+            "{c:?} is not allowed in a DAG id (letters, digits, '.', '_', '-')"
+        )),
+        None => Ok(raw.to_string()),
+    }
+}
+
+/// The operator's IPv4 CIDR that may reach SSH (and, on AWS, nothing else
+/// of the env): a network address (no host bits) of /16 or narrower.
+pub fn operator_cidr(raw: &str) -> Result<String, String> {
+    let expected = "expected an IPv4 CIDR like 203.0.113.7/32";
+    let (ip, len) = raw.split_once('/').ok_or(expected)?;
+    let ip: std::net::Ipv4Addr = ip.parse().map_err(|_| expected)?;
+    let len: u32 = len.parse().map_err(|_| expected)?;
+    if len > 32 {
+        return Err(expected.into());
+    }
+    if len < 16 {
+        return Err(format!(
+            "/{len} would open SSH to {} addresses; give your own address (/32) or a /16 at most",
+            if len == 0 {
+                "the whole internet".to_string()
+            } else {
+                format!("2^{}", 32 - len)
+            }
+        ));
+    }
+    let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+    let net = u32::from(ip) & mask;
+    if net != u32::from(ip) {
+        return Err(format!(
+            "{raw} has host bits set; the network is {}/{len}",
+            std::net::Ipv4Addr::from(net)
+        ));
+    }
+    Ok(raw.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cidrs_are_networks_of_a_sane_size() {
+        assert!(operator_cidr("203.0.113.7/32").is_ok());
+        assert!(operator_cidr("10.20.0.0/16").is_ok());
+        assert!(operator_cidr("0.0.0.0/0")
+            .unwrap_err()
+            .contains("whole internet"));
+        assert!(operator_cidr("10.0.0.0/8").unwrap_err().contains("/8"));
+        assert!(operator_cidr("203.0.113.7/24")
+            .unwrap_err()
+            .contains("203.0.113.0/24"));
+        for bad in ["203.0.113.7", "300.1.1.1/32", "1.2.3.4/33", "x/32", ""] {
+            assert!(operator_cidr(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn durations_and_dag_ids() {
+        assert_eq!(lease_duration("1h30m").unwrap(), Duration::from_secs(5400));
+        assert!(lease_duration("-5m").unwrap_err().contains("negative"));
+        assert!(lease_duration("0s")
+            .unwrap_err()
+            .contains("longer than zero"));
+        assert!(lease_duration("soon")
+            .unwrap_err()
+            .contains("invalid lease"));
+        assert!(dag_id("shadow_pipeline").is_ok());
+        assert!(dag_id("a b").is_err() && dag_id("").is_err() && dag_id("x/y").is_err());
+    }
 }

@@ -9,36 +9,17 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Parse a lease like "30m", "2h", "1h30m"; refuse zero and anything above `max`.
-pub fn parse_lease(raw: &str, max_raw: &str) -> Result<Duration> {
-    let max = humantime::parse_duration(max_raw.trim()).map_err(|e| {
-        Failure::usage(format!(
-            "invalid --max-ttl {max_raw:?}: {e} (use e.g. 24h, 48h)"
-        ))
-    })?;
-    let trimmed = raw.trim();
-    if trimmed.starts_with('-') {
+/// A lease (already a positive duration, see cli::lease_duration) within its
+/// cap: a lease that would outlive the cap is refused unless raised on purpose.
+pub fn within_cap(lease: Duration, max: Duration) -> Result<Duration> {
+    if lease > max {
         return Err(Failure::usage(format!(
-            "invalid lease {raw:?}: negative durations would put the deadline in the past (use e.g. 30m, 2h)"
-        )));
-    }
-    let d = humantime::parse_duration(trimmed).map_err(|e| {
-        Failure::usage(format!(
-            "invalid lease {raw:?}: {e} (use e.g. 90s, 30m, 2h, 1h30m)"
-        ))
-    })?;
-    if d.is_zero() {
-        return Err(Failure::usage(format!(
-            "invalid lease {raw:?}: a lease must be longer than zero"
-        )));
-    }
-    if d > max {
-        return Err(Failure::usage(format!(
-            "lease {raw} is longer than the cap of {} (raise it with --max-ttl if you mean it)",
+            "lease {} is longer than the cap of {} (raise it with --max-ttl if you mean it)",
+            humantime::format_duration(lease),
             humantime::format_duration(max)
         )));
     }
-    Ok(d)
+    Ok(lease)
 }
 
 pub fn rfc3339(t: SystemTime) -> String {
@@ -139,27 +120,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn leases_parse_and_bad_ones_are_refused() {
-        assert_eq!(parse_lease("2h", "24h").unwrap(), Duration::from_secs(7200));
-        assert_eq!(
-            parse_lease("1h30m", "24h").unwrap(),
-            Duration::from_secs(5400)
-        );
-        assert_eq!(parse_lease("5s", "24h").unwrap(), Duration::from_secs(5));
-        for (bad, why) in [
-            ("0s", "longer than zero"),
-            ("-5m", "negative"),
-            ("soon", "invalid lease"),
-            ("", "invalid lease"),
-            ("25h", "cap of 1day"),
-        ] {
-            let err = parse_lease(bad, "24h").unwrap_err().to_string();
-            assert!(err.contains(why), "{bad:?}: {err}");
-        }
-        assert!(parse_lease("30h", "48h").is_ok());
-        assert!(parse_lease("1h", "nonsense")
-            .unwrap_err()
-            .to_string()
-            .contains("--max-ttl"));
+    fn leases_beyond_the_cap_are_refused() {
+        let h = |n: u64| Duration::from_secs(n * 3600);
+        assert_eq!(within_cap(h(2), h(24)).unwrap(), h(2));
+        let err = within_cap(h(25), h(24)).unwrap_err().to_string();
+        assert!(err.contains("cap of 1day"), "{err}");
+        assert!(within_cap(h(30), h(48)).is_ok());
     }
 }

@@ -34,7 +34,17 @@ fn main() {
         Err(e) => {
             // clap prints help/version on stdout with exit 0, usage errors with 2.
             let code = if e.use_stderr() { error::EXIT_USAGE } else { 0 };
-            let _ = e.print();
+            // A bad value is one line that names the flag, the value and
+            // what is wrong with it (clap's own help hint adds nothing).
+            if matches!(
+                e.kind(),
+                clap::error::ErrorKind::ValueValidation | clap::error::ErrorKind::InvalidValue
+            ) {
+                let text = e.to_string();
+                eprintln!("{}", text.lines().next().unwrap_or("error: invalid value"));
+            } else {
+                let _ = e.print();
+            }
             std::process::exit(code);
         }
     };

@@ -6,8 +6,8 @@ use crate::env::{self, EnvDir};
 use crate::error::Failure;
 use anyhow::Result;
 
-pub fn run(raw: &str, duration: &str, max_ttl: &str) -> Result<i32> {
-    let lease = crate::lease::parse_lease(duration, max_ttl)?;
+pub fn run(raw: &str, duration: std::time::Duration, max_ttl: std::time::Duration) -> Result<i32> {
+    let lease = crate::lease::within_cap(duration, max_ttl)?;
     let dir = existing(raw)?;
     let _lock = dir.lock(std::time::Duration::from_secs(30))?;
     let mut state = dir.load_state()?.unwrap_or_default();

@@ -40,7 +40,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             env,
             duration,
             max_ttl,
-        } => extend::run(&env.name, &duration, &max_ttl),
+        } => extend::run(&env.name, duration, max_ttl),
         Command::Reap { dry_run } => reap::run(dry_run),
         Command::Doctor { json } => doctor::run(json),
         Command::Bake { target, allow_cidr } => bake::run(target, allow_cidr.as_deref()),

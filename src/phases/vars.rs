@@ -56,7 +56,7 @@ pub fn run(ctx: &mut Ctx) -> Result<(Terraform, String)> {
             };
             ctx.state.subnet_cidr = Some(subnet.clone());
             ctx.state.host_image = Some(host_image.clone());
-            let max = humantime::parse_duration(&ctx.args.max_ttl).unwrap_or(ctx.lease);
+            let max = ctx.args.max_ttl.max(ctx.lease);
             vars::Inputs::Local(vars::Local {
                 common,
                 env_dir: ctx.dir.root.display().to_string(),
