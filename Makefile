@@ -44,6 +44,7 @@ tools:
 # their own venvs inside their scripts).
 tools-test: tools
 	scripts/setup-r.sh
+	scripts/setup-aws.sh --emulator
 
 build:
 	cargo build --release --locked
