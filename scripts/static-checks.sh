@@ -9,7 +9,8 @@
 #      provider-free Terraform runs of its variable validations and of the
 #      host's cloud-init user data (check_variables.py, check_user_data.py)
 #   3. checkov on terraform/ (skips are inline, each with its reason)
-#   4. check-jsonschema --builtin-schema vendor.circle-ci .circleci/config.yml
+#   4. check-jsonschema --builtin-schema vendor.circle-ci .circleci/config.yml,
+#      and the JUnit wrapper every CI job runs (tests/contract/test_junit_run.py)
 #   5. the contract shape test (tests/contract/check_shape.py)
 #   6. terraform/aws names and backstop times (check_aws_names.py: every
 #      account-unique name within its AWS limit and carrying the owner,
@@ -94,6 +95,7 @@ run "terraform/aws teardown and backend" env TERRAFORM="$terraform" "$venv/bin/p
 run "checkov" "$venv/bin/checkov" --directory terraform --framework terraform \
     --skip-download --quiet --compact
 run "circleci schema" "$venv/bin/check-jsonschema" --builtin-schema vendor.circle-ci .circleci/config.yml
+run "circleci JUnit wrapper" "$venv/bin/python" tests/contract/test_junit_run.py
 run "contract shape" "$venv/bin/python" tests/contract/check_shape.py "$repo"
 
 "$venv/bin/python" tests/contract/check_modules.py --count terraform/aws
