@@ -175,6 +175,17 @@ pub fn from_value(
             type_name(value)
         )]);
     }
+    let mut errors = check_shape(value);
+    check_values(value, expect_env, expect_target, &mut errors);
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    serde_json::from_value(value.clone()).map_err(|e| vec![format!("shadow: {e}")])
+}
+
+/// Every field of SCHEMA present with its type (a missing parent object is
+/// reported once, at the parent).
+fn check_shape(value: &Value) -> Vec<String> {
     let mut errors = Vec::new();
     for (path, ty) in SCHEMA {
         let parent_missing = path
@@ -224,6 +235,12 @@ pub fn from_value(
             ));
         }
     }
+    errors
+}
+
+/// What the types alone do not say: versions, names, formats, and the JDBC
+/// driver fields each source needs.
+fn check_values(value: &Value, expect_env: &str, expect_target: &str, errors: &mut Vec<String>) {
     if let Some(v) = value.get("contract_version").and_then(Value::as_i64) {
         if v != CONTRACT_VERSION {
             errors.push(format!(
@@ -295,10 +312,6 @@ pub fn from_value(
             )),
         }
     }
-    if !errors.is_empty() {
-        return Err(errors);
-    }
-    serde_json::from_value(value.clone()).map_err(|e| vec![format!("shadow: {e}")])
 }
 
 #[cfg(test)]

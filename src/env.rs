@@ -149,9 +149,11 @@ impl EnvDir {
     /// half a state file for `status`, `reap` or the reaper to trip on.
     pub fn save_state(&self, state: &EnvState) -> Result<()> {
         fs::create_dir_all(&self.root)?;
-        let tmp = self.root.join(".env.json.tmp");
-        fs::write(&tmp, serde_json::to_vec_pretty(state)?)?;
-        fs::rename(&tmp, self.state_file())?;
+        write_atomic(
+            &self.state_file(),
+            &serde_json::to_vec_pretty(state)?,
+            0o644,
+        )?;
         Ok(())
     }
 
@@ -242,7 +244,7 @@ pub struct EnvState {
     pub last_failure: Option<LastFailure>,
     pub last_run: Option<String>,
     pub interrupted: bool,
-    pub pipeline: Option<serde_json::Value>,
+    pub pipeline: Option<crate::dag_run::PipelineRun>,
     /// Per-phase durations (seconds) of the last `up`.
     pub durations: BTreeMap<String, f64>,
 }
@@ -339,26 +341,31 @@ pub fn all_envs(home: &Path) -> Result<Vec<EnvDir>> {
     Ok(out)
 }
 
-/// Write a file only the owner can read, creating it with mode 0600 from the
-/// start (never world-readable, not even for an instant).
-pub fn write_private(path: &Path, contents: &[u8]) -> Result<()> {
+/// Replace `path` atomically (a temporary file in the same directory,
+/// renamed over it): a crash leaves the old file or the new one, never half
+/// of one. The temporary file is created 0600 (tempfile's default), so a
+/// private file is never readable by others, not even for an instant.
+pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
     use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent)?;
-    }
-    let tmp = path.with_extension("tmp-private");
-    let mut f = OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .with_context(|| format!("creating {}", tmp.display()))?;
+    use std::os::unix::fs::PermissionsExt;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir)?;
+    let mut f = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
     f.write_all(contents)?;
-    f.sync_all()?;
-    fs::rename(&tmp, path)?;
+    f.as_file().sync_all()?;
+    if mode != 0o600 {
+        f.as_file()
+            .set_permissions(fs::Permissions::from_mode(mode))?;
+    }
+    f.persist(path)
+        .with_context(|| format!("replacing {}", path.display()))?;
     Ok(())
+}
+
+/// A file only the owner can read (keys, secrets, the contract).
+pub fn write_private(path: &Path, contents: &[u8]) -> Result<()> {
+    write_atomic(path, contents, 0o600)
 }
 
 #[cfg(test)]

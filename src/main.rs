@@ -48,7 +48,7 @@ fn main() {
             std::process::exit(code);
         }
     };
-    ui::init(cli.verbose);
+    ui::init(cli.verbose, cli.quiet);
     supervise::init();
     let code = match commands::run(cli) {
         Ok(code) => code,

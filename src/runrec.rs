@@ -97,9 +97,11 @@ impl Run {
     }
 
     pub fn save(&self) -> Result<()> {
-        let tmp = self.dir.join(".summary.json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(&self.summary)?)?;
-        std::fs::rename(tmp, self.dir.join("summary.json"))?;
+        crate::env::write_atomic(
+            &self.dir.join("summary.json"),
+            &serde_json::to_vec_pretty(&self.summary)?,
+            0o644,
+        )?;
         Ok(())
     }
 }

@@ -1,5 +1,7 @@
 //! Progress and messages on stderr. Spinners only on a TTY (plain lines in
-//! CI logs); `NO_COLOR` is honoured; stdout is left for data and `--json`.
+//! CI logs); colours through the `console` crate, off with `NO_COLOR` or
+//! without a TTY; `--quiet` keeps only warnings, failures and reports;
+//! stdout is left for data and `--json`.
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::HashMap;
@@ -10,21 +12,24 @@ use std::time::{Duration, Instant};
 
 static VERBOSE: AtomicBool = AtomicBool::new(false);
 static FANCY: AtomicBool = AtomicBool::new(false);
+static QUIET: AtomicBool = AtomicBool::new(false);
 static MULTI: OnceLock<MultiProgress> = OnceLock::new();
 
-pub fn init(verbose: bool) {
-    VERBOSE.store(verbose, Ordering::SeqCst);
-    let fancy = std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
+pub fn init(verbose: bool, quiet: bool) {
+    VERBOSE.store(verbose && !quiet, Ordering::SeqCst);
+    QUIET.store(quiet, Ordering::SeqCst);
+    let fancy = !quiet && std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
     FANCY.store(fancy, Ordering::SeqCst);
+    // console decides colours from the terminal and CLICOLOR*; NO_COLOR
+    // (any value, https://no-color.org) and a non-TTY turn them off.
+    if !fancy || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
+        console::set_colors_enabled_stderr(false);
+    }
     let _ = MULTI.set(MultiProgress::with_draw_target(if fancy {
         ProgressDrawTarget::stderr()
     } else {
         ProgressDrawTarget::hidden()
     }));
-}
-
-fn color() -> bool {
-    FANCY.load(Ordering::SeqCst) && std::env::var_os("NO_COLOR").is_none()
 }
 
 fn multi() -> &'static MultiProgress {
@@ -39,32 +44,50 @@ fn emit(line: &str) {
     }
 }
 
-fn paint(code: &str, s: &str) -> String {
-    if color() {
-        format!("\x1b[{code}m{s}\x1b[0m")
-    } else {
-        s.to_string()
-    }
+fn paint(style: console::Style, s: &str) -> String {
+    style.for_stderr().apply_to(s).to_string()
+}
+
+fn quiet() -> bool {
+    QUIET.load(Ordering::SeqCst)
 }
 
 pub fn info(msg: &str) {
-    emit(msg);
+    if !quiet() {
+        emit(msg);
+    }
 }
 pub fn phase(name: &str, msg: &str) {
-    emit(&format!("{} {msg}", paint("1;36", &format!("==> {name}:"))));
+    if !quiet() {
+        emit(&format!(
+            "{} {msg}",
+            paint(console::Style::new().cyan().bold(), &format!("==> {name}:"))
+        ));
+    }
 }
 pub fn ok(msg: &str) {
-    emit(&format!("{} {msg}", paint("32", "  ok")));
+    if !quiet() {
+        emit(&format!(
+            "{} {msg}",
+            paint(console::Style::new().green(), "  ok")
+        ));
+    }
 }
 pub fn warn(msg: &str) {
-    emit(&format!("{} {msg}", paint("33", "warning:")));
+    emit(&format!(
+        "{} {msg}",
+        paint(console::Style::new().yellow(), "warning:")
+    ));
 }
 pub fn fail(msg: &str) {
-    emit(&format!("{} {msg}", paint("1;31", "FAILED:")));
+    emit(&format!(
+        "{} {msg}",
+        paint(console::Style::new().red().bold(), "FAILED:")
+    ));
 }
 pub fn debug(msg: &str) {
     if VERBOSE.load(Ordering::SeqCst) {
-        emit(&paint("2", msg));
+        emit(&paint(console::Style::new().dim(), msg));
     }
 }
 
@@ -72,12 +95,14 @@ pub fn debug(msg: &str) {
 /// each with its elapsed time; finished items become plain log lines.
 pub struct Activity {
     bars: Mutex<HashMap<String, (ProgressBar, Instant)>>,
+    last_beat: Mutex<Instant>,
 }
 
 impl Activity {
     pub fn new() -> Self {
         Activity {
             bars: Mutex::new(HashMap::new()),
+            last_beat: Mutex::new(Instant::now()),
         }
     }
 
@@ -93,7 +118,9 @@ impl Activity {
             bar.enable_steady_tick(Duration::from_millis(120));
             bar
         } else {
-            emit(&format!("  .. {label}"));
+            if !quiet() {
+                emit(&format!("  .. {label}"));
+            }
             ProgressBar::hidden()
         };
         self.bars
@@ -111,14 +138,39 @@ impl Activity {
             multi().remove(&bar);
         }
         let mark = if failed {
-            paint("1;31", "  !!")
+            paint(console::Style::new().red().bold(), "  !!")
         } else {
-            paint("32", "  ok")
+            paint(console::Style::new().green(), "  ok")
         };
-        emit(&format!(
-            "{mark} {label}: {outcome} ({:.1}s)",
-            elapsed.as_secs_f64()
-        ));
+        if failed || !quiet() {
+            emit(&format!(
+                "{mark} {label}: {outcome} ({:.1}s)",
+                elapsed.as_secs_f64()
+            ));
+        }
+    }
+
+    /// Without a spinner (CI logs, no TTY) a long operation would print
+    /// nothing for many minutes, and CI kills a step that is silent for too
+    /// long: every 30 s, one line per item still in flight.
+    pub fn heartbeat(&self) {
+        if FANCY.load(Ordering::SeqCst) || quiet() {
+            return;
+        }
+        let mut last = self.last_beat.lock().unwrap();
+        if last.elapsed() < Duration::from_secs(30) {
+            return;
+        }
+        *last = Instant::now();
+        let bars = self.bars.lock().unwrap();
+        let mut items: Vec<(&String, &Instant)> = bars.iter().map(|(k, (_, t))| (k, t)).collect();
+        items.sort();
+        for (key, started) in items {
+            emit(&format!(
+                "  .. {key}: still running ({}s)",
+                started.elapsed().as_secs()
+            ));
+        }
     }
 
     pub fn clear(&self) {

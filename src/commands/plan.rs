@@ -22,9 +22,12 @@ pub fn run(raw: &str, target: Target) -> Result<i32> {
     let assets = paths::assets()?;
     let tools = crate::tools::require(target, false)?;
     let tf = crate::terraform::for_env(&dir, target, tools.terraform, &assets);
-    let tmp = std::env::temp_dir().join(format!("shadowops-plan-{}", std::process::id()));
-    tf.init(&tmp)?;
-    let _ = std::fs::remove_dir_all(&tmp);
+    // init's logs are of no interest here; the directory goes when dropped,
+    // also when init fails.
+    let scratch = tempfile::Builder::new()
+        .prefix("shadowops-plan-")
+        .tempdir()?;
+    tf.init(scratch.path())?;
     let done = tf.plan()?;
     Ok(done.code().unwrap_or(1))
 }

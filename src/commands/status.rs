@@ -4,7 +4,9 @@
 use super::existing;
 use crate::ansible::render;
 use crate::cli::Target;
-use crate::env::Status;
+use crate::contract::Shadow;
+use crate::dag_run::PipelineRun;
+use crate::env::{EnvDir, EnvState, Status};
 use crate::lease;
 use crate::paths;
 use anyhow::Result;
@@ -32,30 +34,55 @@ pub fn run(raw: &str, json_out: bool) -> Result<i32> {
         .reaper_pid
         .is_some_and(|p| lease::reaper_alive(p, raw));
     if json_out {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({
-                "env": state.env,
-                "target": state.target,
-                "status": state.status,
-                "owner": state.owner,
-                "expires_at": state.expires_at.map(lease::rfc3339),
-                "time_left_s": state.time_left().map(|d| d.as_secs()),
-                "reaper": {"pid": state.reaper_pid, "alive": reaper_alive},
-                "phases": state.phases,
-                "durations": state.durations,
-                "last_failure": state.last_failure,
-                "interrupted": state.interrupted,
-                "last_run": state.last_run,
-                "resources": resources,
-                "host": shadow.as_ref().map(|s| &s.host),
-                "airflow_url": shadow.as_ref().map(|s| &s.airflow.url),
-                "warehouse": shadow.as_ref().map(|s| json!({"kind": s.warehouse.kind, "host": s.warehouse.host, "port": s.warehouse.port, "database": s.warehouse.database, "user": s.warehouse.user})),
-                "pipeline": state.pipeline,
-            }))?
-        );
+        print_json(&state, &shadow, &resources, reaper_alive)?;
         return Ok(0);
     }
+    print!(
+        "{}",
+        text(raw, &dir, &state, &shadow, &resources, reaper_alive)?
+    );
+    Ok(0)
+}
+
+fn print_json(
+    state: &EnvState,
+    shadow: &Option<Shadow>,
+    resources: &[String],
+    reaper_alive: bool,
+) -> Result<()> {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&json!({
+            "env": state.env,
+            "target": state.target,
+            "status": state.status,
+            "owner": state.owner,
+            "expires_at": state.expires_at.map(lease::rfc3339),
+            "time_left_s": state.time_left().map(|d| d.as_secs()),
+            "reaper": {"pid": state.reaper_pid, "alive": reaper_alive},
+            "phases": state.phases,
+            "durations": state.durations,
+            "last_failure": state.last_failure,
+            "interrupted": state.interrupted,
+            "last_run": state.last_run,
+            "resources": resources,
+            "host": shadow.as_ref().map(|s| &s.host),
+            "airflow_url": shadow.as_ref().map(|s| &s.airflow.url),
+            "warehouse": shadow.as_ref().map(|s| json!({"kind": s.warehouse.kind, "host": s.warehouse.host, "port": s.warehouse.port, "database": s.warehouse.database, "user": s.warehouse.user})),
+            "pipeline": state.pipeline,
+        }))?
+    );
+    Ok(())
+}
+
+fn text(
+    raw: &str,
+    dir: &EnvDir,
+    state: &EnvState,
+    shadow: &Option<Shadow>,
+    resources: &[String],
+    reaper_alive: bool,
+) -> Result<String> {
     let mut out = String::new();
     out.push_str(&format!(
         "env:       {} (target {})\n",
@@ -128,7 +155,7 @@ pub fn run(raw: &str, json_out: bool) -> Result<i32> {
             "resources: {} in Terraform state\n",
             resources.len()
         ));
-        for r in &resources {
+        for r in resources {
             out.push_str(&format!("  - {r}\n"));
         }
     }
@@ -145,27 +172,7 @@ pub fn run(raw: &str, json_out: bool) -> Result<i32> {
         out.push_str(&format!("durations: {}\n", d.join(", ")));
     }
     if let Some(p) = &state.pipeline {
-        out.push_str(&format!(
-            "pipeline:  {} {} (e-mail {})\n",
-            p["run_id"].as_str().unwrap_or("?"),
-            p["state"].as_str().unwrap_or("?"),
-            match p["email_seen"].as_bool() {
-                Some(true) => "received",
-                Some(false) => "NOT received",
-                None => "not checked",
-            }
-        ));
-        for t in p["tasks"].as_array().into_iter().flatten() {
-            out.push_str(&format!(
-                "  {:<20} {:<15} {}\n",
-                t["task_id"].as_str().unwrap_or("?"),
-                t["state"].as_str().unwrap_or("?"),
-                t["duration_s"]
-                    .as_f64()
-                    .map(|d| format!("{d:.1}s"))
-                    .unwrap_or_else(|| "-".into())
-            ));
-        }
+        out.push_str(&pipeline_lines(p));
     }
     if let Some(r) = &state.last_run {
         out.push_str(&format!(
@@ -173,6 +180,26 @@ pub fn run(raw: &str, json_out: bool) -> Result<i32> {
             dir.runs_dir().join(r).display()
         ));
     }
-    print!("{out}");
-    Ok(0)
+    Ok(out)
+}
+
+fn pipeline_lines(p: &PipelineRun) -> String {
+    let mut out = format!(
+        "pipeline:  {} {} (e-mail {})\n",
+        p.run_id,
+        p.state,
+        match p.email_seen {
+            Some(true) => "received",
+            Some(false) => "NOT received",
+            None => "not checked",
+        }
+    );
+    for t in &p.tasks {
+        let d = t
+            .duration_s
+            .map(|d| format!("{d:.1}s"))
+            .unwrap_or_else(|| "-".into());
+        out.push_str(&format!("  {:<20} {:<15} {d}\n", t.task_id, t.state));
+    }
+    out
 }

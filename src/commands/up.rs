@@ -202,101 +202,33 @@ fn phases(ctx: &mut Ctx) -> Result<()> {
     Ok(())
 }
 
+/// The end of a run, whatever happened: env.json and the run record say
+/// how it ended; a failure is reported and the env kept (it still expires)
+/// or destroyed (`--on-failure destroy`, CI); success prints the result.
 fn finish(mut ctx: Ctx, outcome: Result<()>) -> Result<i32> {
-    let code = match &outcome {
-        Ok(()) => 0,
-        Err(e) => match e.downcast_ref::<Failure>() {
-            Some(f) => f.exit_code(),
-            None => crate::error::EXIT_OTHER,
-        },
+    let failure = outcome
+        .as_ref()
+        .err()
+        .and_then(|e| e.downcast_ref::<Failure>());
+    let interrupted = matches!(failure, Some(Failure::Interrupted));
+    let code = match (&outcome, failure) {
+        (Ok(()), _) => 0,
+        (Err(_), Some(f)) => f.exit_code(),
+        (Err(_), None) => crate::error::EXIT_OTHER,
     };
-    let interrupted = matches!(
-        outcome
-            .as_ref()
-            .err()
-            .and_then(|e| e.downcast_ref::<Failure>()),
-        Some(Failure::Interrupted)
-    );
-    if interrupted {
-        ctx.state.interrupted = true;
-        ctx.state.status = Status::Interrupted;
-        ctx.state.last_failure = Some(env::LastFailure {
-            phase: ctx
-                .run
-                .summary
-                .phases
-                .last()
-                .map(|p| p.phase)
-                .unwrap_or(Phase::Vars),
-            message: "interrupted by a signal".into(),
-            run: ctx.run.id.clone(),
-            at: Some(SystemTime::now()),
-        });
-    } else if outcome.is_ok() {
-        ctx.state.last_failure = None;
-    } else if let Err(e) = &outcome {
-        if e.downcast_ref::<Failure>().is_none() {
-            // An unexpected error (not a phase report): still recorded.
-            let phase = ctx
-                .run
-                .summary
-                .phases
-                .last()
-                .map(|p| p.phase)
-                .unwrap_or(Phase::Vars);
-            ctx.state.status = Status::Failed;
-            ctx.state.last_failure = Some(env::LastFailure {
-                phase,
-                message: format!("{e:#}"),
-                run: ctx.run.id.clone(),
-                at: Some(SystemTime::now()),
-            });
-        }
-    }
-    let _ = ctx.dir.save_state(&ctx.state);
+    record_end(&mut ctx, &outcome, interrupted);
+    let label = match (code, interrupted) {
+        (0, _) => "ok",
+        (_, true) => "interrupted",
+        _ => "failed",
+    };
     let usage = rusage_self();
-    ctx.run.summary.driver_overhead_s = 0.0;
-    let result_label = if code == 0 {
-        "ok"
-    } else if interrupted {
-        "interrupted"
-    } else {
-        "failed"
-    };
-    ctx.run.finish(result_label, code, 0.0)?;
+    ctx.run.finish(label, code, 0.0)?;
     // Driver CPU time, the honest measure of our own overhead.
     ctx.run.summary.driver_overhead_s = usage;
     ctx.run.save()?;
-
     if let Err(e) = &outcome {
-        if let Some(Failure::Phase(report)) = e.downcast_ref::<Failure>() {
-            if ctx.args.json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(
-                        &serde_json::json!({"env": ctx.dir.name.as_str(), "outcome": "failed", "failure": report, "run": ctx.run.id})
-                    )?
-                );
-            }
-            eprint!("{}", report.render());
-        }
-        let destroying = !interrupted && ctx.on_failure() == OnFailure::Destroy;
-        if !destroying && ctx.state.expires_at.is_some() && !ctx.args.wait {
-            // A kept env (failed or interrupted) still expires with its lease.
-            match lease::arm(&ctx.dir, &mut ctx.state) {
-                Ok(pid) => ui::info(&format!(
-                    "  env kept for inspection; it still expires at {} (reaper pid {pid})",
-                    ctx.state.expires_at.map(lease::rfc3339).unwrap_or_default()
-                )),
-                Err(e) => ui::warn(&format!("could not arm the reaper: {e:#}")),
-            }
-        }
-        if destroying {
-            ui::phase("on-failure", "destroying the env (run records are kept)");
-            if let Err(de) = crate::teardown::destroy_after_failure(&ctx.dir) {
-                ui::fail(&format!("destroy after failure: {de:#}"));
-            }
-        }
+        after_failure(&mut ctx, e, interrupted)?;
         return outcome.map(|_| code);
     }
     if ctx.args.json {
@@ -320,6 +252,70 @@ fn finish(mut ctx: Ctx, outcome: Result<()>) -> Result<i32> {
         return wait_then_destroy(ctx);
     }
     Ok(0)
+}
+
+/// env.json: interrupted, failed by an unexpected error (a phase failure
+/// recorded itself), or clean.
+fn record_end(ctx: &mut Ctx, outcome: &Result<()>, interrupted: bool) {
+    let last_phase = ctx
+        .run
+        .summary
+        .phases
+        .last()
+        .map(|p| p.phase)
+        .unwrap_or(Phase::Vars);
+    let failure = |message: String, run: &str| env::LastFailure {
+        phase: last_phase,
+        message,
+        run: run.to_string(),
+        at: Some(SystemTime::now()),
+    };
+    match outcome {
+        Ok(()) => ctx.state.last_failure = None,
+        Err(_) if interrupted => {
+            ctx.state.interrupted = true;
+            ctx.state.status = Status::Interrupted;
+            ctx.state.last_failure = Some(failure("interrupted by a signal".into(), &ctx.run.id));
+        }
+        Err(e) if e.downcast_ref::<Failure>().is_none() => {
+            ctx.state.status = Status::Failed;
+            ctx.state.last_failure = Some(failure(format!("{e:#}"), &ctx.run.id));
+        }
+        Err(_) => {}
+    }
+    let _ = ctx.dir.save_state(&ctx.state);
+}
+
+/// Print the report; keep the env with its reaper, or destroy it.
+fn after_failure(ctx: &mut Ctx, e: &anyhow::Error, interrupted: bool) -> Result<()> {
+    if let Some(Failure::Phase(report)) = e.downcast_ref::<Failure>() {
+        if ctx.args.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(
+                    &serde_json::json!({"env": ctx.dir.name.as_str(), "outcome": "failed", "failure": report, "run": ctx.run.id})
+                )?
+            );
+        }
+        eprint!("{}", report.render());
+    }
+    let destroying = !interrupted && ctx.on_failure() == OnFailure::Destroy;
+    if destroying {
+        ui::phase("on-failure", "destroying the env (run records are kept)");
+        if let Err(de) = crate::teardown::destroy_after_failure(&ctx.dir) {
+            ui::fail(&format!("destroy after failure: {de:#}"));
+        }
+    } else if ctx.state.expires_at.is_some() && !ctx.args.wait {
+        // A kept env (failed or interrupted) still expires with its lease.
+        match lease::arm(&ctx.dir, &mut ctx.state) {
+            Ok(pid) => ui::info(&format!(
+                "  env kept for inspection; it still expires at {} (reaper pid {pid})",
+                ctx.state.expires_at.map(lease::rfc3339).unwrap_or_default()
+            )),
+            Err(e) => ui::warn(&format!("could not arm the reaper: {e:#}")),
+        }
+    }
+    Ok(())
 }
 
 /// `--wait`: a countdown in the foreground, destroy at the deadline or on Ctrl-C.

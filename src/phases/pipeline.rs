@@ -3,9 +3,9 @@
 //! success e-mail, write JUnit. Skipped when nothing changed since a pass.
 
 use super::{message_detail, Ctx};
-use crate::airflow::Airflow;
+use crate::airflow::{Airflow, ParsedDag};
 use crate::contract::Shadow;
-use crate::dag_run::{self, PipelineRun};
+use crate::dag_run::{self, PipelineRun, TaskOutcome};
 use crate::digest::Hasher;
 use crate::env::Status;
 use crate::report::{FailureReport, Phase};
@@ -13,6 +13,9 @@ use crate::ui;
 use anyhow::Result;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
+
+/// How long one DAG run may take before the phase gives up on it.
+const RUN_LIMIT: Duration = Duration::from_secs(1800);
 
 pub fn run(ctx: &mut Ctx, shadow: &Shadow) -> Result<()> {
     let dag = ctx.args.dag_id.clone();
@@ -25,28 +28,11 @@ pub fn run(ctx: &mut Ctx, shadow: &Shadow) -> Result<()> {
         )
         .str("dag", &dag)
         .finish();
-    let unchanged = ctx.configured.as_ref().is_some_and(|c| c.1 == 0);
-    let passed = ctx
-        .state
-        .pipeline
-        .as_ref()
-        .is_some_and(|p| p["state"] == "success" && p["email_seen"] != false);
-    if unchanged
-        && passed
-        && ctx.state.phase_done(Phase::Pipeline, &digest)
-        && !ctx.forced(Phase::Pipeline)
-    {
-        let run = ctx
-            .state
-            .pipeline
-            .as_ref()
-            .and_then(|p| p["run_id"].as_str())
-            .unwrap_or("?")
-            .to_string();
+    if let Some(passed) = still_proven(ctx, &digest) {
         ui::phase(
             "pipeline",
             &format!(
-                "unchanged since DAG run {run} passed; skipping (--from pipeline runs it again)"
+                "unchanged since DAG run {passed} passed; skipping (--from pipeline runs it again)"
             ),
         );
         ctx.state.status = Status::Ready;
@@ -59,32 +45,16 @@ pub fn run(ctx: &mut Ctx, shadow: &Shadow) -> Result<()> {
     ctx.state.phases.remove(Phase::Pipeline.as_str());
     let started = Instant::now();
     let since = SystemTime::now();
-    let pw = std::fs::read_to_string(ctx.dir.airflow_password_file())?
-        .trim()
-        .to_string();
-    let mut airflow = Airflow::new(&shadow.airflow.url);
     let run_id = format!("shadowops__{}", ctx.run.id);
-    let dags_dir = ctx.pipeline_src.join("dags");
-    let prep = (|| -> Result<crate::airflow::ParsedDag> {
-        airflow.login("admin", &pw)?;
-        let parsed = airflow.wait_dag(&dag, &dags_dir, Duration::from_secs(120))?;
-        airflow.trigger(&dag, &run_id)?;
-        Ok(parsed)
-    })();
-    if let Ok(p) = &prep {
-        ui::info(&format!(
-            "  DAG {dag} version {} ({}, sha256 {}) triggered as {run_id}",
-            p.version.map(|v| v.to_string()).unwrap_or("?".into()),
-            p.file,
-            &p.sha256[..12]
-        ));
-    }
-    if let Err(e) = prep {
-        let report = FailureReport::new(Phase::Pipeline, format!("could not start DAG {dag}"))
-            .with_detail(message_detail(&e));
-        return Err(ctx.fail(report, None));
-    }
-    let (state, mut tasks) = match airflow.follow(&dag, &run_id, Duration::from_secs(1800)) {
+    let airflow = match start(ctx, shadow, &dag, &run_id) {
+        Ok(a) => a,
+        Err(e) => {
+            let report = FailureReport::new(Phase::Pipeline, format!("could not start DAG {dag}"))
+                .with_detail(message_detail(&e));
+            return Err(ctx.fail(report, None));
+        }
+    };
+    let (state, mut tasks) = match airflow.follow(&dag, &run_id, RUN_LIMIT) {
         Ok(x) => x,
         Err(e) => {
             let report = FailureReport::new(Phase::Pipeline, format!("following DAG run {run_id}"))
@@ -92,20 +62,7 @@ pub fn run(ctx: &mut Ctx, shadow: &Shadow) -> Result<()> {
             return Err(ctx.fail(report, None));
         }
     };
-    // Keep every task's log in the run record; tails go in the report.
-    for t in tasks.iter_mut() {
-        if t.state == "none" || t.state == "upstream_failed" || t.state == "skipped" {
-            continue;
-        }
-        if let Ok(text) = airflow.task_log(&dag, &run_id, &t.task_id, t.try_number) {
-            let f = ctx.run.file(&format!("task-{}.log", t.task_id));
-            let _ = std::fs::write(&f, &text);
-            t.log_file = Some(f);
-            if t.state != "success" {
-                t.log_tail = dag_run::tail(&text, 30);
-            }
-        }
-    }
+    keep_task_logs(ctx, &airflow, &dag, &run_id, &mut tasks);
     let mut run = PipelineRun {
         dag_id: dag.clone(),
         run_id: run_id.clone(),
@@ -117,39 +74,10 @@ pub fn run(ctx: &mut Ctx, shadow: &Shadow) -> Result<()> {
         email_summary: None,
     };
     if state == "success" {
-        if let Some(inbox) = &shadow.mail.inbox_dir {
-            let mail =
-                dag_run::wait_for_mail(Path::new(inbox), &run_id, since, Duration::from_secs(60))?;
-            run.email_seen = Some(mail.is_some());
-            if let Some(m) = mail {
-                run.email_subject = Some(m.subject.clone());
-                run.email_summary = Some(m.body_text.chars().take(400).collect());
-                ui::ok(&format!(
-                    "success e-mail: {} ({})",
-                    m.subject,
-                    m.file.display()
-                ));
-            }
-        } else {
-            ui::info(&format!(
-                "  e-mail sent via {}; this target has no inbox to check",
-                shadow.mail.smtp_host
-            ));
-        }
+        check_mail(shadow, &mut run, since)?;
     }
     run.duration_s = started.elapsed().as_secs_f64();
-    std::fs::write(
-        ctx.run.file("pipeline.json"),
-        serde_json::to_vec_pretty(&run)?,
-    )?;
-    ctx.state.pipeline = Some(serde_json::to_value(&run)?);
-    ctx.dir.save_state(&ctx.state)?;
-    if let Some(j) = &ctx.args.junit {
-        dag_run::write_junit(j, &run)?;
-    }
-    if !ctx.args.json {
-        print!("{}", dag_run::table(&run));
-    }
+    record(ctx, &run)?;
     if state != "success" {
         let report = dag_run::failure(&run, &format!("DAG run {run_id} ended {state}"));
         return Err(ctx.fail(report, None));
@@ -163,4 +91,105 @@ pub fn run(ctx: &mut Ctx, shadow: &Shadow) -> Result<()> {
     }
     ctx.state.status = Status::Ready;
     ctx.mark(Phase::Pipeline, digest, run.duration_s)
+}
+
+/// The id of the DAG run that still proves this env, if the play changed
+/// nothing, the same inputs passed (e-mail included) and no rerun was asked.
+fn still_proven(ctx: &Ctx, digest: &str) -> Option<String> {
+    let unchanged = ctx.configured.as_ref().is_some_and(|c| c.1 == 0);
+    let last = ctx.state.pipeline.as_ref()?;
+    let passed = last.state == "success" && last.email_seen != Some(false);
+    (unchanged
+        && passed
+        && ctx.state.phase_done(Phase::Pipeline, digest)
+        && !ctx.forced(Phase::Pipeline))
+    .then(|| last.run_id.clone())
+}
+
+/// Log in, wait until Airflow parsed the deployed DAG file, trigger; say
+/// which version of the DAG runs.
+fn start(ctx: &Ctx, shadow: &Shadow, dag: &str, run_id: &str) -> Result<Airflow> {
+    let pw = std::fs::read_to_string(ctx.dir.airflow_password_file())?
+        .trim()
+        .to_string();
+    let mut airflow = Airflow::new(&shadow.airflow.url);
+    airflow.login("admin", &pw)?;
+    let dags_dir = ctx.pipeline_src.join("dags");
+    let parsed: ParsedDag = airflow.wait_dag(dag, &dags_dir, Duration::from_secs(120))?;
+    airflow.trigger(dag, run_id)?;
+    ui::info(&format!(
+        "  DAG {dag} version {} ({}, sha256 {}) triggered as {run_id}",
+        parsed.version.map(|v| v.to_string()).unwrap_or("?".into()),
+        parsed.file,
+        &parsed.sha256[..12]
+    ));
+    Ok(airflow)
+}
+
+/// Every task's log goes into the run record; failed ones' tails into the report.
+fn keep_task_logs(
+    ctx: &Ctx,
+    airflow: &Airflow,
+    dag: &str,
+    run_id: &str,
+    tasks: &mut [TaskOutcome],
+) {
+    for t in tasks.iter_mut() {
+        if t.state == "none" || t.state == "upstream_failed" || t.state == "skipped" {
+            continue;
+        }
+        if let Ok(text) = airflow.task_log(dag, run_id, &t.task_id, t.try_number) {
+            let f = ctx.run.file(&format!("task-{}.log", t.task_id));
+            let _ = std::fs::write(&f, &text);
+            t.log_file = Some(f);
+            if t.state != "success" {
+                t.log_tail = dag_run::tail(&text, 30);
+            }
+        }
+    }
+}
+
+/// Read the success e-mail from the inbox (local target); no e-mail, no deploy.
+fn check_mail(shadow: &Shadow, run: &mut PipelineRun, since: SystemTime) -> Result<()> {
+    let Some(inbox) = &shadow.mail.inbox_dir else {
+        ui::info(&format!(
+            "  e-mail sent via {}; this target has no inbox to check",
+            shadow.mail.smtp_host
+        ));
+        return Ok(());
+    };
+    let mail = dag_run::wait_for_mail(
+        Path::new(inbox),
+        &run.run_id,
+        since,
+        Duration::from_secs(60),
+    )?;
+    run.email_seen = Some(mail.is_some());
+    if let Some(m) = mail {
+        run.email_subject = Some(m.subject.clone());
+        run.email_summary = Some(m.body_text.chars().take(400).collect());
+        ui::ok(&format!(
+            "success e-mail: {} ({})",
+            m.subject,
+            m.file.display()
+        ));
+    }
+    Ok(())
+}
+
+/// The result in the run record, env.json, JUnit and the table on stdout.
+fn record(ctx: &mut Ctx, run: &PipelineRun) -> Result<()> {
+    std::fs::write(
+        ctx.run.file("pipeline.json"),
+        serde_json::to_vec_pretty(run)?,
+    )?;
+    ctx.state.pipeline = Some(run.clone());
+    ctx.dir.save_state(&ctx.state)?;
+    if let Some(j) = &ctx.args.junit {
+        dag_run::write_junit(j, run)?;
+    }
+    if !ctx.args.json {
+        print!("{}", dag_run::table(run));
+    }
+    Ok(())
 }

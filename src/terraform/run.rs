@@ -212,7 +212,8 @@ impl Terraform {
                     remove,
                     ..
                 }) => summary = Some((add, change, remove)),
-                _ => {}
+                // apply_progress ("Still creating... [2m0s elapsed]") and the rest.
+                _ => activity.heartbeat(),
             }
         })?;
         self.secure_state_dir()?;
