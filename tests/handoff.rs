@@ -9,7 +9,6 @@ fn mode(p: &std::path::Path) -> u32 {
     std::fs::metadata(p).unwrap().permissions().mode() & 0o777
 }
 
-
 #[test]
 fn provision_records_events_and_hands_off_a_valid_contract() {
     let sb = Sandbox::fixture();
@@ -96,7 +95,8 @@ fn provision_records_events_and_hands_off_a_valid_contract() {
         "{}",
         r2.stderr
     );
-    assert!(!latest_run(&sb.env_dir("hand")).unwrap()
+    assert!(!latest_run(&sb.env_dir("hand"))
+        .unwrap()
         .join("terraform-apply.jsonl")
         .exists());
 
@@ -263,7 +263,8 @@ fn a_transient_cloud_error_is_retried_a_permanent_one_is_not() {
     let r = sb.run(&["up", "--env", "broken", "--until", "provision"]);
     r.expect(10);
     assert!(!r.stderr.contains("transient"), "{}", r.stderr);
-    assert!(!latest_run(&sb.env_dir("broken")).unwrap()
+    assert!(!latest_run(&sb.env_dir("broken"))
+        .unwrap()
         .join("terraform-apply.2.jsonl")
         .exists());
     sb.run(&["destroy", "--env", "broken"]).expect(0);

@@ -79,10 +79,13 @@ fn extend_postpones_and_destroy_disarms() {
     .expect(0);
     let before = status(&sb, "extended");
     let pid = before["reaper"]["pid"].as_u64().unwrap();
-    let first_deadline = Instant::now() + Duration::from_secs(before["time_left_s"].as_u64().unwrap());
+    let first_deadline =
+        Instant::now() + Duration::from_secs(before["time_left_s"].as_u64().unwrap());
     sb.run(&["extend", "--env", "extended", "40s"]).expect(0);
     // Past the first deadline (and the reaper's 1 s re-read), not destroyed.
-    wait_for(Duration::from_secs(60), || Instant::now() > first_deadline + Duration::from_secs(2));
+    wait_for(Duration::from_secs(60), || {
+        Instant::now() > first_deadline + Duration::from_secs(2)
+    });
     let s = status(&sb, "extended");
     assert_eq!(s["status"], "provisioned", "destroyed despite extend");
     assert!(s["time_left_s"].as_u64().unwrap() > 10);
@@ -243,7 +246,10 @@ fn up_wait_destroys_at_the_deadline_and_on_ctrl_c() {
     let mut seen = String::new();
     while !seen.contains("staying up until") {
         let mut line = String::new();
-        assert!(std::io::BufRead::read_line(&mut err, &mut line).unwrap() > 0, "{seen}");
+        assert!(
+            std::io::BufRead::read_line(&mut err, &mut line).unwrap() > 0,
+            "{seen}"
+        );
         seen.push_str(&line);
     }
     std::process::Command::new("kill")
