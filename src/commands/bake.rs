@@ -12,12 +12,11 @@ use crate::cli::Target;
 use crate::env::{self, EnvDir};
 use crate::error::Failure;
 use crate::paths;
-use crate::supervise;
+use crate::supervise::{self, Cmd};
 use crate::targets::baked::{baked_ami_file, recipe_stamp};
 use crate::targets::local;
 use crate::ui;
 use anyhow::{bail, Context, Result};
-use std::process::Command;
 
 /// Stops and disables every Airflow unit the play installed, then removes
 /// the env's own files (keys, passwords, warehouse and SMTP credentials,
@@ -41,7 +40,7 @@ pub fn run(target: Target, allow_cidr: Option<&str>) -> Result<i32> {
 /// `--on-failure destroy`.
 fn configure_bake_env(env_name: &str, extra: &[&str]) -> Result<()> {
     let exe = std::env::current_exe()?;
-    let status = Command::new(&exe)
+    let up = Cmd::new(&exe)
         .args([
             "up",
             "--env",
@@ -53,21 +52,31 @@ fn configure_bake_env(env_name: &str, extra: &[&str]) -> Result<()> {
             "--on-failure",
             "destroy",
         ])
-        .args(extra)
-        .status()?;
-    if !status.success() {
+        .args(extra);
+    let done = shadowops_child(&up)?;
+    if !done.success() {
         bail!(
-            "bake: `up --until configure` failed ({status}); see shadowops logs --env {env_name}"
+            "bake: `up --until configure` failed ({}); see shadowops logs --env {env_name}",
+            done.describe()
         );
     }
     Ok(())
 }
 
+/// Another shadowops command run by this one (its output passed through).
+fn shadowops_child(cmd: &Cmd) -> Result<supervise::Finished> {
+    supervise::run(cmd, |is_err, l| {
+        if is_err {
+            eprintln!("{l}")
+        } else {
+            println!("{l}")
+        }
+    })
+}
+
 fn destroy_bake_env(env_name: &str) -> Result<()> {
     let exe = std::env::current_exe()?;
-    let destroyed = Command::new(&exe)
-        .args(["destroy", "--env", env_name])
-        .status()?;
+    let destroyed = shadowops_child(&Cmd::new(&exe).args(["destroy", "--env", env_name]))?;
     if !destroyed.success() {
         bail!("bake: destroying the bake env failed; run shadowops destroy --env {env_name}");
     }
@@ -122,12 +131,16 @@ fn bake_aws(allow_cidr: Option<&str>) -> Result<i32> {
     let ami_name = format!("shadowops-host-baked-{}", recipe_stamp(&assets));
     let made = (|| -> Result<String> {
         let exe = std::env::current_exe()?;
-        let ssh = Command::new(&exe)
-            .args(["ssh", "--env", env_name, "--"])
-            .arg(format!("sudo sh -c '{DISABLE_AIRFLOW}'"))
-            .status()?;
+        let ssh = shadowops_child(
+            &Cmd::new(&exe)
+                .args(["ssh", "--env", env_name, "--"])
+                .arg(format!("sudo sh -c '{DISABLE_AIRFLOW}'")),
+        )?;
         if !ssh.success() {
-            bail!("bake: disabling Airflow on the bake instance failed ({ssh})");
+            bail!(
+                "bake: disabling Airflow on the bake instance failed ({})",
+                ssh.describe()
+            );
         }
         // A second apply of the same env with bake_ami_name set: the module
         // makes the AMI from the instance (docs/aws.md).

@@ -1,7 +1,6 @@
 //! The supervision layer against real processes.
 
 use super::*;
-use nix::unistd::Pid;
 use std::time::Instant;
 
 #[test]
