@@ -634,9 +634,9 @@ fn kill_everything(child: &mut std::process::Child, inventory: &Path) {
     let mut groups = vec![child.id() as i32];
     let needle = inventory.display().to_string();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+        if e.file_name().to_string_lossy().parse::<u32>().is_err() {
             continue;
-        };
+        }
         let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
         let cmdline = String::from_utf8_lossy(&cmdline);
         if cmdline.contains("ansible-playbook") && cmdline.contains(&needle) {
@@ -649,7 +649,6 @@ fn kill_everything(child: &mut std::process::Child, inventory: &Path) {
                     }
                 }
             }
-            let _ = pid;
         }
     }
     for g in groups {
