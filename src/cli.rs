@@ -102,6 +102,16 @@ pub enum Command {
         /// Print the outcome as JSON on stdout.
         #[arg(long)]
         json: bool,
+        /// With no local env directory: `aws` destroys the env from the team's
+        /// shared state (SHADOWOPS_TF_BACKEND_CONFIG, docs/aws.md). Ignored
+        /// when the env exists here (its own target decides).
+        #[arg(long, value_enum)]
+        target: Option<Target>,
+        /// With --target aws and no local env directory: the owner the env
+        /// was made by (`shadowops list` shows it; part of its state key and
+        /// AWS names).
+        #[arg(long, value_parser = owner_name)]
+        owner: Option<String>,
     },
     /// Explain where an env is: phase, last error, resources, addresses, time left.
     Status {
@@ -170,11 +180,23 @@ pub enum Command {
         #[arg(long, default_value = "24h", value_parser = lease_duration)]
         max_ttl: Duration,
     },
-    /// Destroy every env whose lease expired and whose reaper is gone; sweep orphaned containers.
+    /// Destroy every env whose lease expired and whose reaper is gone; sweep orphaned containers
+    /// (--target aws: delete expired AWS resources by their tags, even with no state left).
     Reap {
         /// Say what would be destroyed, destroy nothing.
         #[arg(long)]
         dry_run: bool,
+        /// local: env directories and podman leftovers; aws: the tag sweep in
+        /// the region (AWS_REGION / AWS_DEFAULT_REGION / the profile).
+        #[arg(long, value_enum, default_value_t = Target::Local)]
+        target: Target,
+        /// aws: how long past `expires_at` a resource must be before the sweep
+        /// deletes it (the env's own reaper goes first).
+        #[arg(long, default_value = "10m", allow_hyphen_values = true, value_parser = sweep_margin)]
+        margin: Duration,
+        /// aws: print the sweep's report as JSON on stdout.
+        #[arg(long)]
+        json: bool,
     },
     /// Check the tools shadowops needs: found, versions, what to install.
     Doctor {
@@ -260,9 +282,9 @@ pub fn env_name(raw: &str) -> Result<String, String> {
 pub fn lease_duration(raw: &str) -> Result<Duration, String> {
     let trimmed = raw.trim();
     if trimmed.starts_with('-') {
-        return Err(format!(
-            "negative durations would put the deadline in the past (use e.g. 30m, 2h)"
-        ));
+        return Err(
+            "negative durations would put the deadline in the past (use e.g. 30m, 2h)".to_string(),
+        );
     }
     let d = humantime::parse_duration(trimmed)
         .map_err(|e| format!("invalid lease {raw:?}: {e} (use e.g. 90s, 30m, 2h, 1h30m)"))?;
@@ -270,6 +292,34 @@ pub fn lease_duration(raw: &str) -> Result<Duration, String> {
         return Err("a lease must be longer than zero".into());
     }
     Ok(d)
+}
+
+/// The tag sweep's margin past `expires_at`: 0s or more (e.g. 10m, 1h).
+pub fn sweep_margin(raw: &str) -> Result<Duration, String> {
+    let trimmed = raw.trim();
+    if trimmed.starts_with('-') {
+        return Err(
+            "a negative margin would sweep envs before their deadline (use e.g. 10m)".into(),
+        );
+    }
+    humantime::parse_duration(trimmed)
+        .map_err(|e| format!("invalid margin {raw:?}: {e} (use e.g. 0s, 10m, 1h)"))
+}
+
+/// An env's owner as `up` records it: letters, digits, '.', '_', '-', '@'.
+pub fn owner_name(raw: &str) -> Result<String, String> {
+    if raw.is_empty() || raw.len() > 128 {
+        return Err("an owner has 1-128 characters (`shadowops list` shows it)".into());
+    }
+    match raw
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "._-@".contains(*c)))
+    {
+        Some(c) => Err(format!(
+            "{c:?} is not allowed in an owner (letters, digits, '.', '_', '-', '@', as `up` records it)"
+        )),
+        None => Ok(raw.to_string()),
+    }
 }
 
 /// An Airflow DAG id: letters, digits, '.', '_' and '-' (Airflow's own rule).
@@ -351,5 +401,89 @@ mod tests {
             .contains("invalid lease"));
         assert!(dag_id("shadow_pipeline").is_ok());
         assert!(dag_id("a b").is_err() && dag_id("").is_err() && dag_id("x/y").is_err());
+    }
+
+    fn parse(args: &[&str]) -> Result<Command, clap::Error> {
+        let mut full = vec!["shadowops"];
+        full.extend(args);
+        Cli::try_parse_from(full).map(|c| c.command)
+    }
+
+    #[test]
+    fn reap_takes_a_target_a_margin_and_json() {
+        match parse(&["reap"]).unwrap() {
+            Command::Reap {
+                dry_run,
+                target,
+                margin,
+                json,
+            } => {
+                assert!(!dry_run && !json);
+                assert_eq!(target, Target::Local);
+                assert_eq!(margin, Duration::from_secs(600));
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse(&[
+            "reap",
+            "--target",
+            "aws",
+            "--dry-run",
+            "--margin",
+            "0s",
+            "--json",
+        ])
+        .unwrap()
+        {
+            Command::Reap {
+                dry_run,
+                target,
+                margin,
+                json,
+            } => {
+                assert!(dry_run && json);
+                assert_eq!(target, Target::Aws);
+                assert_eq!(margin, Duration::ZERO);
+            }
+            other => panic!("{other:?}"),
+        }
+        let e = parse(&["reap", "--target", "aws", "--margin", "-5m"]).unwrap_err();
+        assert_eq!(e.kind(), clap::error::ErrorKind::ValueValidation);
+        assert!(e.to_string().contains("negative margin"), "{e}");
+        assert!(parse(&["reap", "--target", "gcp"]).is_err());
+    }
+
+    #[test]
+    fn destroy_takes_a_target_and_an_owner() {
+        match parse(&[
+            "destroy", "--env", "demo", "--target", "aws", "--owner", "alice",
+        ])
+        .unwrap()
+        {
+            Command::Destroy {
+                env,
+                target,
+                owner,
+                json,
+            } => {
+                assert_eq!(env.name, "demo");
+                assert_eq!(target, Some(Target::Aws));
+                assert_eq!(owner.as_deref(), Some("alice"));
+                assert!(!json);
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse(&["destroy", "--env", "demo"]).unwrap() {
+            Command::Destroy { target, owner, .. } => {
+                assert!(target.is_none() && owner.is_none())
+            }
+            other => panic!("{other:?}"),
+        }
+        let e = parse(&[
+            "destroy", "--env", "demo", "--target", "aws", "--owner", "a b",
+        ])
+        .unwrap_err();
+        assert!(e.to_string().contains("not allowed in an owner"), "{e}");
+        assert!(owner_name("bob@example.com").is_ok() && owner_name("").is_err());
     }
 }

@@ -176,6 +176,18 @@ fn unknown_env_commands_say_so() {
     }
     // destroy of an env that never existed is a successful no-op.
     sb.run(&["destroy", "--env", "nope"]).expect(0);
+    // From shared state (aws) it needs the team's backend settings.
+    let mut sb = sb;
+    sb.set("SHADOWOPS_TF_BACKEND_CONFIG", "");
+    let r = sb.run(&[
+        "destroy", "--env", "nope", "--target", "aws", "--owner", "alice",
+    ]);
+    r.expect(2);
+    assert!(
+        r.stderr.contains("SHADOWOPS_TF_BACKEND_CONFIG"),
+        "{}",
+        r.stderr
+    );
     assert_nothing_created(&sb);
 }
 

@@ -23,7 +23,12 @@ use anyhow::Result;
 pub fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Up(args) => up::run(args),
-        Command::Destroy { env, json } => destroy::run(&env.name, json),
+        Command::Destroy {
+            env,
+            json,
+            target,
+            owner,
+        } => destroy::run(&env.name, json, target, owner.as_deref()),
         Command::Status { env, json } => status::run(&env.name, json),
         Command::List { json, all } => list::run(json, all),
         Command::Plan { env, target } => plan::run(&env.name, target),
@@ -41,7 +46,12 @@ pub fn run(cli: Cli) -> Result<i32> {
             duration,
             max_ttl,
         } => extend::run(&env.name, duration, max_ttl),
-        Command::Reap { dry_run } => reap::run(dry_run),
+        Command::Reap {
+            dry_run,
+            target,
+            margin,
+            json,
+        } => reap::run(dry_run, target, margin, json),
         Command::Doctor { json } => doctor::run(json),
         Command::Bake { target, allow_cidr } => bake::run(target, allow_cidr.as_deref()),
         Command::PruneImages => local::prune_images(),

@@ -1,13 +1,50 @@
 //! `reap`: destroy every env whose lease expired and whose reaper is gone,
-//! then sweep expired local containers and networks by their labels.
+//! then sweep expired local containers and networks by their labels;
+//! `reap --target aws`: the tag sweep of the region (targets/aws).
 
+use crate::cli::Target;
 use crate::env;
-use crate::targets::local;
+use crate::error::Failure;
+use crate::targets::{aws, local};
 use anyhow::Result;
+use std::time::{Duration, SystemTime};
+
+pub fn run(dry_run: bool, target: Target, margin: Duration, json: bool) -> Result<i32> {
+    match target {
+        Target::Local if json => Err(Failure::usage(
+            "reap --json reports the aws tag sweep: use it with --target aws",
+        )),
+        Target::Local => reap_local(dry_run),
+        Target::Aws => reap_aws(dry_run, margin, json),
+    }
+}
+
+/// The tag sweep: expired resources tagged `managed-by=shadowops` (at least
+/// `margin` past `expires_at`) deleted in dependency order, state or not.
+/// Exit 1 when any delete failed (the report says which and why).
+fn reap_aws(dry_run: bool, margin: Duration, json: bool) -> Result<i32> {
+    let client = aws::Aws::from_env()?;
+    crate::ui::phase(
+        "reap",
+        &format!(
+            "aws tag sweep in {} (margin {}){}",
+            client.region,
+            humantime::format_duration(margin),
+            if dry_run { ", dry run" } else { "" }
+        ),
+    );
+    let report = aws::sweep(&client, SystemTime::now(), margin, dry_run)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.render());
+    }
+    Ok(if report.failed.is_empty() { 0 } else { 1 })
+}
 
 /// Destroy every env whose lease expired and whose reaper is gone, then
 /// sweep local containers/networks whose expiry label is past.
-pub fn run(dry_run: bool) -> Result<i32> {
+fn reap_local(dry_run: bool) -> Result<i32> {
     let home = env::home()?;
     let now = std::time::SystemTime::now();
     let mut failures = 0;

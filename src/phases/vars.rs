@@ -10,7 +10,7 @@ use crate::keys;
 use crate::lease;
 use crate::paths;
 use crate::report::Phase;
-use crate::targets::local;
+use crate::targets::{aws, local};
 use crate::terraform::{vars, Terraform};
 use crate::ui;
 use anyhow::Result;
@@ -32,7 +32,9 @@ pub fn run(ctx: &mut Ctx) -> Result<(Terraform, String)> {
         expires_at: lease::rfc3339(expires_at),
         ssh_public_key: keys.client_public.clone(),
         ssh_private_key_file: keys.client_private.display().to_string(),
-        ssh_host_key_private_file: keys.host_private.display().to_string(),
+        // local: the path; aws: none, the key goes as text in the secrets file.
+        ssh_host_key_private_file: (ctx.args.target == Target::Local)
+            .then(|| keys.host_private.display().to_string()),
         ssh_host_key_public: keys.host_public.clone(),
         warehouse_database: "analytics".into(),
         warehouse_user: "shadow".into(),
@@ -43,54 +45,17 @@ pub fn run(ctx: &mut Ctx) -> Result<(Terraform, String)> {
     let mut secrets = vars::Secrets {
         warehouse_password,
         smtp_password: None,
+        ssh_host_key_private: None,
     };
     let extra_env = crate::terraform::env_vars(ctx.args.target, &ctx.assets);
     let inputs = match ctx.args.target {
-        Target::Local => {
-            std::fs::create_dir_all(ctx.dir.inbox_dir())?;
-            let images = local::build_images(&ctx.assets, &ctx.run.dir)?;
-            let host_image = local::host_image(ctx.args.image, &images)?;
-            let subnet = match &ctx.state.subnet_cidr {
-                Some(s) => s.clone(),
-                None => local::allocate_subnet(&ctx.assets, &ctx.home, ctx.dir.name.as_str())?,
-            };
-            ctx.state.subnet_cidr = Some(subnet.clone());
-            ctx.state.host_image = Some(host_image.clone());
-            let max = ctx.args.max_ttl.max(ctx.lease);
-            vars::Inputs::Local(vars::Local {
-                common,
-                env_dir: ctx.dir.root.display().to_string(),
-                subnet_cidr: subnet,
-                host_image,
-                warehouse_image: images.warehouse,
-                mail_image: images.mail,
-                lease_file: ctx.dir.lease_file().display().to_string(),
-                // Hard cap for `podman run --timeout`: the longest an
-                // extended lease may last, plus a margin for destroy.
-                max_lifetime_seconds: max.as_secs() + 600,
-                wheelhouse_dir: paths::cache().join("wheelhouse").display().to_string(),
-            })
-        }
+        Target::Local => vars::Inputs::Local(local_inputs(ctx, common)?),
         Target::Aws => {
             secrets.smtp_password = std::env::var("SHADOWOPS_SMTP_PASSWORD").ok();
-            vars::Inputs::Aws(vars::Aws {
-                common,
-                region: crate::terraform::aws_region(),
-                operator_cidr: ctx.args.allow_cidr.clone().unwrap_or_default(),
-                host_ami_id: match ctx.args.image {
-                    ImageChoice::Baked => {
-                        crate::targets::baked::baked_ami(&crate::terraform::aws_region())?
-                    }
-                    ImageChoice::Base => String::new(),
-                },
-                smtp_host: std::env::var("SHADOWOPS_SMTP_HOST")
-                    .unwrap_or_else(|_| "email-smtp.eu-west-1.amazonaws.com".into()),
-                smtp_port: std::env::var("SHADOWOPS_SMTP_PORT")
-                    .ok()
-                    .and_then(|p| p.parse().ok())
-                    .unwrap_or(587),
-                smtp_user: std::env::var("SHADOWOPS_SMTP_USER").unwrap_or_default(),
-            })
+            // As text in the 0600 secrets file: no plan reads a local key
+            // file, and a destroy from shared state needs none.
+            secrets.ssh_host_key_private = Some(std::fs::read_to_string(&keys.host_private)?);
+            vars::Inputs::Aws(aws_inputs(ctx, common)?)
         }
     };
     let tfvars = serde_json::to_vec_pretty(&inputs)?;
@@ -128,8 +93,72 @@ pub fn run(ctx: &mut Ctx) -> Result<(Terraform, String)> {
         tf_dir: ctx.dir.tf_dir(),
         var_files,
         extra_env,
+        target: ctx.args.target,
+        state_key: crate::terraform::state_key(
+            ctx.args.target,
+            &ctx.state.owner,
+            ctx.dir.name.as_str(),
+        ),
     };
     let secs = start.elapsed().as_secs_f64();
     ctx.mark(Phase::Vars, "-".into(), secs)?;
     Ok((tf, digest))
+}
+
+/// The local target's inputs: images built (or reused), a subnet allocated.
+fn local_inputs(ctx: &mut Ctx, common: vars::Common) -> Result<vars::Local> {
+    std::fs::create_dir_all(ctx.dir.inbox_dir())?;
+    let images = local::build_images(&ctx.assets, &ctx.run.dir)?;
+    let host_image = local::host_image(ctx.args.image, &images)?;
+    let subnet = match &ctx.state.subnet_cidr {
+        Some(s) => s.clone(),
+        None => local::allocate_subnet(&ctx.assets, &ctx.home, ctx.dir.name.as_str())?,
+    };
+    ctx.state.subnet_cidr = Some(subnet.clone());
+    ctx.state.host_image = Some(host_image.clone());
+    let max = ctx.args.max_ttl.max(ctx.lease);
+    Ok(vars::Local {
+        common,
+        env_dir: ctx.dir.root.display().to_string(),
+        subnet_cidr: subnet,
+        host_image,
+        warehouse_image: images.warehouse,
+        mail_image: images.mail,
+        lease_file: ctx.dir.lease_file().display().to_string(),
+        // Hard cap for `podman run --timeout`: the longest an
+        // extended lease may last, plus a margin for destroy.
+        max_lifetime_seconds: max.as_secs() + 600,
+        wheelhouse_dir: paths::cache().join("wheelhouse").display().to_string(),
+    })
+}
+
+/// The aws target's inputs: region from the standard chain, SMTP relay
+/// from SHADOWOPS_SMTP_* (null host: SES in the env's region).
+fn aws_inputs(ctx: &Ctx, common: vars::Common) -> Result<vars::Aws> {
+    let region = aws::resolve_region(aws::find_cli().as_deref())?;
+    let smtp_host = std::env::var("SHADOWOPS_SMTP_HOST")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty());
+    if smtp_host.is_none() {
+        ui::info(&format!(
+            "SMTP relay: SES in {region} ({}; SHADOWOPS_SMTP_HOST overrides)",
+            aws::default_smtp_host(&region)
+        ));
+    }
+    Ok(vars::Aws {
+        common,
+        operator_cidr: ctx.args.allow_cidr.clone().unwrap_or_default(),
+        host_ami_id: match ctx.args.image {
+            ImageChoice::Baked => crate::targets::baked::baked_ami(&region)?,
+            ImageChoice::Base => String::new(),
+        },
+        region,
+        smtp_host,
+        smtp_port: std::env::var("SHADOWOPS_SMTP_PORT")
+            .ok()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(587),
+        smtp_user: std::env::var("SHADOWOPS_SMTP_USER").unwrap_or_default(),
+    })
 }

@@ -1,16 +1,27 @@
 //! Terraform as an env uses it: the target's module, the env's state and
 //! recorded var files, and the environment its children get.
 
+use crate::cli::Target;
 use crate::env::EnvDir;
-use crate::targets::local;
+use crate::targets::{aws, local};
 
-/// Environment every Terraform child gets besides the runner's defaults.
-/// The AWS region envs are made in: `AWS_REGION`, else eu-west-1.
+/// The AWS region envs are made in, as the vars phase resolves it
+/// (AWS_REGION, AWS_DEFAULT_REGION, the profile's region), else eu-west-1.
 pub fn aws_region() -> String {
-    std::env::var("AWS_REGION").unwrap_or_else(|_| "eu-west-1".into())
+    aws::resolve_region(aws::find_cli().as_deref()).unwrap_or_else(|_| "eu-west-1".into())
 }
 
-pub fn env_vars(target: crate::cli::Target, assets: &std::path::Path) -> Vec<(String, String)> {
+/// The env's state key in a shared backend: per owner and env on aws (two
+/// people's `demo` envs never share a state), per env on local.
+pub fn state_key(target: Target, owner: &str, env: &str) -> String {
+    match target {
+        Target::Aws => aws::state_key(owner, env),
+        Target::Local => format!("shadowops/{env}/terraform.tfstate"),
+    }
+}
+
+/// Environment every Terraform child gets besides the runner's defaults.
+pub fn env_vars(target: Target, assets: &std::path::Path) -> Vec<(String, String)> {
     let mut v = vec![
         (
             "CONTAINERS_CONF".to_string(),
@@ -21,7 +32,7 @@ pub fn env_vars(target: crate::cli::Target, assets: &std::path::Path) -> Vec<(St
             crate::paths::cache().display().to_string(),
         ),
     ];
-    if target == crate::cli::Target::Aws {
+    if target == Target::Aws {
         for k in [
             "AWS_PROFILE",
             "AWS_REGION",
@@ -34,6 +45,12 @@ pub fn env_vars(target: crate::cli::Target, assets: &std::path::Path) -> Vec<(St
                 v.push((k.to_string(), val));
             }
         }
+        // The warehouse's destroy-time provisioner resumes a paused cluster
+        // with the AWS CLI: found also outside `make` (which puts .venv/bin
+        // on PATH).
+        if let Some(cli) = aws::find_cli() {
+            v.push(("SHADOWOPS_AWS_CLI".to_string(), cli.display().to_string()));
+        }
     }
     v
 }
@@ -42,10 +59,17 @@ pub fn env_vars(target: crate::cli::Target, assets: &std::path::Path) -> Vec<(St
 /// var files it recorded (destroy, plan, status and extend use the same).
 pub fn for_env(
     dir: &EnvDir,
-    target: crate::cli::Target,
+    target: Target,
     bin: std::path::PathBuf,
     assets: &std::path::Path,
 ) -> super::Terraform {
+    // The owner `up` recorded (part of the aws state key).
+    let owner = dir
+        .load_state()
+        .ok()
+        .flatten()
+        .map(|s| s.owner)
+        .unwrap_or_default();
     super::Terraform {
         bin,
         module: assets.join("terraform").join(target.as_str()),
@@ -59,5 +83,7 @@ pub fn for_env(
         .filter(|f| f.exists())
         .collect(),
         extra_env: env_vars(target, assets),
+        target,
+        state_key: state_key(target, &owner, dir.name.as_str()),
     }
 }

@@ -7,5 +7,5 @@ pub mod run;
 pub mod transient;
 pub mod vars;
 
-pub use for_env::{aws_region, env_vars, for_env};
+pub use for_env::{aws_region, env_vars, for_env, state_key};
 pub use run::Terraform;

@@ -3,6 +3,7 @@
 
 use super::events::{self, Event};
 use super::transient::{transient_cause, RetryPolicy};
+use crate::cli::Target;
 use crate::report::{Detail, FailureReport, Phase};
 use crate::supervise::{self, Cmd, Finished};
 use crate::ui::{self, Activity};
@@ -18,6 +19,12 @@ pub struct Terraform {
     pub tf_dir: PathBuf,
     pub var_files: Vec<PathBuf>,
     pub extra_env: Vec<(String, String)>,
+    /// aws: the backend files and SHADOWOPS_TF_BACKEND_CONFIG must agree
+    /// before init (targets::aws::check_backend_choice).
+    pub target: Target,
+    /// The env's key in a shared backend (SHADOWOPS_TF_BACKEND_CONFIG):
+    /// per owner and env on aws, per env on local (for_env::state_key).
+    pub state_key: String,
 }
 
 /// Result of an apply/destroy: ok, or the report of what failed.
@@ -85,27 +92,16 @@ impl Terraform {
     }
 
     pub fn init(&self, log_dir: &Path) -> Result<Finished> {
+        let backend_config = self.backend_config()?;
         self.secure_state_dir()?;
-        let mut c = self.cmd(&["init", "-input=false", "-no-color"]);
-        c = match std::env::var_os("SHADOWOPS_TF_BACKEND_CONFIG") {
+        let c = self.cmd(&["init", "-input=false", "-no-color"]);
+        let c = match backend_config {
             // A team backend (e.g. S3 with locking, docs/aws.md): its settings
-            // file, and one state key per env.
-            Some(file) => {
-                let env = self
-                    .tf_dir
-                    .parent()
-                    .and_then(|p| p.file_name())
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                c.arg(format!(
-                    "-backend-config={}",
-                    std::path::Path::new(&file).display()
-                ))
-                .arg(format!(
-                    "-backend-config=key=shadowops/{env}/terraform.tfstate"
-                ))
-                .arg("-reconfigure")
-            }
+            // file, and the env's own state key.
+            Some(file) => c
+                .arg(format!("-backend-config={}", file.display()))
+                .arg(format!("-backend-config=key={}", self.state_key))
+                .arg("-reconfigure"),
             None => c.arg(format!(
                 "-backend-config=path={}",
                 self.state_path().display()
@@ -116,6 +112,16 @@ impl Terraform {
             log_dir.join("terraform-init.stderr.log"),
         );
         supervise::run_ok(&c, |_, l| ui::debug(l))
+    }
+
+    /// The team backend's settings file, if one is in use. On aws the
+    /// module's backend files must agree with SHADOWOPS_TF_BACKEND_CONFIG
+    /// (a usage error otherwise, before Terraform runs).
+    fn backend_config(&self) -> Result<Option<PathBuf>> {
+        match self.target {
+            Target::Aws => crate::targets::aws::check_backend_choice(&self.module),
+            Target::Local => Ok(std::env::var_os("SHADOWOPS_TF_BACKEND_CONFIG").map(PathBuf::from)),
+        }
     }
 
     /// `apply -json` (or `apply -destroy -json`), streaming events; run

@@ -11,7 +11,11 @@ pub struct Common {
     pub expires_at: String,
     pub ssh_public_key: String,
     pub ssh_private_key_file: String,
-    pub ssh_host_key_private_file: String,
+    /// local: the host key's path. aws: None (left out): the key goes as
+    /// text in the secrets file ([`Secrets::ssh_host_key_private`]), so no
+    /// plan reads a local key file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ssh_host_key_private_file: Option<String>,
     pub ssh_host_key_public: String,
     pub warehouse_database: String,
     pub warehouse_user: String,
@@ -37,11 +41,15 @@ pub struct Local {
 pub struct Aws {
     #[serde(flatten)]
     pub common: Common,
+    /// As resolved by targets::aws::resolve_region (AWS_REGION,
+    /// AWS_DEFAULT_REGION, the profile's region).
     pub region: String,
     pub operator_cidr: String,
     /// A baked AMI (`up --image baked`), or empty for Debian's newest.
     pub host_ami_id: String,
-    pub smtp_host: String,
+    /// SHADOWOPS_SMTP_HOST; null (not left out) without it: the module then
+    /// uses SES in the env's region.
+    pub smtp_host: Option<String>,
     pub smtp_port: u16,
     pub smtp_user: String,
 }
@@ -59,6 +67,10 @@ pub struct Secrets {
     pub warehouse_password: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub smtp_password: Option<String>,
+    /// aws: the host key's private half as text (terraform/aws
+    /// `ssh_host_key_private`); local reads its file instead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ssh_host_key_private: Option<String>,
 }
 
 impl std::fmt::Debug for Secrets {
@@ -78,7 +90,7 @@ mod tests {
             expires_at: "2030-01-01T00:00:00Z".into(),
             ssh_public_key: "ssh-ed25519 AAAA".into(),
             ssh_private_key_file: "/k".into(),
-            ssh_host_key_private_file: "/hk".into(),
+            ssh_host_key_private_file: Some("/hk".into()),
             ssh_host_key_public: "ssh-ed25519 BBBB".into(),
             warehouse_database: "analytics".into(),
             warehouse_user: "shadow".into(),
@@ -107,13 +119,75 @@ mod tests {
         assert!(j.get("common").is_none());
     }
 
+    /// Every variable the driver sends to terraform/aws is declared there;
+    /// the host key travels as text in the secrets file, never as a path,
+    /// and a missing SMTP host is null (SES in the env's region).
+    #[test]
+    fn aws_vars_match_the_module_and_keep_the_key_secret() {
+        let declared = |path: &str| -> Vec<String> {
+            let text = std::fs::read_to_string(
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path),
+            )
+            .unwrap();
+            text.lines()
+                .filter_map(|l| l.strip_prefix("variable \""))
+                .filter_map(|l| l.split('"').next())
+                .map(str::to_string)
+                .collect()
+        };
+        let module = declared("terraform/aws/variables.tf");
+        let mut c = common();
+        c.ssh_host_key_private_file = None;
+        let v = serde_json::to_value(Inputs::Aws(Aws {
+            common: c,
+            region: "eu-west-1".into(),
+            operator_cidr: "203.0.113.7/32".into(),
+            host_ami_id: String::new(),
+            smtp_host: None,
+            smtp_port: 587,
+            smtp_user: String::new(),
+        }))
+        .unwrap();
+        let s = serde_json::to_value(Secrets {
+            warehouse_password: "pw".into(),
+            smtp_password: Some("x".into()),
+            ssh_host_key_private: Some("-----BEGIN OPENSSH PRIVATE KEY-----\n".into()),
+        })
+        .unwrap();
+        for key in v
+            .as_object()
+            .unwrap()
+            .keys()
+            .chain(s.as_object().unwrap().keys())
+        {
+            assert!(
+                module.contains(key),
+                "{key} is not a variable of terraform/aws"
+            );
+        }
+        assert!(v.get("ssh_host_key_private_file").is_none());
+        assert!(v.get("ssh_host_key_private").is_none());
+        assert!(v["smtp_host"].is_null());
+        assert!(s["ssh_host_key_private"]
+            .as_str()
+            .unwrap()
+            .contains("PRIVATE KEY"));
+        // local still passes the key's path (terraform/local reads the file).
+        let local = declared("terraform/local/variables.tf");
+        assert!(local.contains(&"ssh_host_key_private_file".to_string()));
+        let c = serde_json::to_value(common()).unwrap();
+        assert_eq!(c["ssh_host_key_private_file"], "/hk");
+    }
+
     #[test]
     fn secrets_never_debug_print() {
         let s = Secrets {
             warehouse_password: "pw-123".into(),
             smtp_password: None,
+            ssh_host_key_private: Some("-----BEGIN OPENSSH PRIVATE KEY-----".into()),
         };
         assert!(!format!("{s:?}").contains("pw-123"));
+        assert!(!format!("{s:?}").contains("PRIVATE"));
         assert_eq!(
             serde_json::to_value(&s).unwrap()["warehouse_password"],
             "pw-123"

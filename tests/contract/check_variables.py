@@ -52,6 +52,10 @@ ALSO_GOOD = [
     {"smtp_host": ""},
     # Host key as text (no file read), or neither (state-only destroy).
     {"ssh_host_key_private_file": None},
+    # What the driver sends for the aws target (src/phases/vars.rs): the host
+    # key as text from the 0600 secrets file, no key path, smtp_host null.
+    {"ssh_host_key_private_file": None, "smtp_host": None,
+     "ssh_host_key_private": "-----BEGIN OPENSSH PRIVATE KEY-----\nfixture\n-----END OPENSSH PRIVATE KEY-----\n"},
     {"backstop_grace": "10m"},
     {"backstop_grace": "1h30m"},
 ]
