@@ -64,6 +64,8 @@ pub fn check_backend_choice(module: &Path) -> Result<Option<PathBuf>> {
 /// of resources the state held before (0: nothing to do, no destroy run).
 ///
 /// `tf_env`: extra environment for Terraform (TF_CLI_CONFIG_FILE...).
+// Ten plain inputs, each named at the one call site (commands/destroy.rs)
+// and in the test; a struct for them would only repeat the names.
 #[allow(clippy::too_many_arguments)]
 pub fn destroy_from_shared_state(
     terraform: &Path,
