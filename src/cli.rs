@@ -169,6 +169,15 @@ pub enum Command {
         #[arg(last = true)]
         cmd: Vec<String>,
     },
+    /// Keep an SSH tunnel to the env's Airflow open for a browser (its port
+    /// is private on AWS); prints the local URL, Ctrl-C closes it.
+    Tunnel {
+        #[command(flatten)]
+        env: EnvArg,
+        /// Local port (default: a free one).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+    },
     /// Move an env's deadline to DURATION from now (the running reaper honours it).
     Extend {
         #[command(flatten)]

@@ -65,6 +65,10 @@ pub struct Mail {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Airflow {
     pub url: String,
+    /// The API is private (AWS): reach `url` (as the host sees it) through
+    /// an SSH tunnel. Absent means false.
+    #[serde(default)]
+    pub tunnel: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -281,6 +285,14 @@ fn check_values(value: &Value, expect_env: &str, expect_target: &str, errors: &m
     if let Some(u) = str_at("airflow.url") {
         if !(u.starts_with("http://") || u.starts_with("https://")) {
             errors.push(format!("shadow.airflow.url: {u:?} is not an http(s) URL"));
+        }
+    }
+    if let Some(t) = lookup(value, "airflow.tunnel") {
+        if !t.is_boolean() && !t.is_null() {
+            errors.push(format!(
+                "shadow.airflow.tunnel: expected bool, got {}",
+                type_name(t)
+            ));
         }
     }
     if let Some(k) = str_at("warehouse.kind") {

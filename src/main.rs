@@ -24,6 +24,7 @@ mod targets;
 mod teardown;
 mod terraform;
 mod tools;
+mod tunnel;
 mod ui;
 
 use clap::Parser;

@@ -212,7 +212,39 @@ fn e2e_ctrl_c_in_the_health_wait_and_while_following_the_dag_ends_in_130() {
     );
     assert!(!up.stderr().contains("pipeline failed"), "{}", up.stderr());
 
-    // 3. destroy leaves nothing.
+    // 3. `shadowops tunnel` serves Airflow on a local port until Ctrl-C.
+    let mut tun = sb
+        .cmd(&["tunnel", "--env", env])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut url = String::new();
+    BufReader::new(tun.stdout.take().unwrap())
+        .read_line(&mut url)
+        .unwrap();
+    let url = url.trim().to_string();
+    assert!(url.starts_with("http://127.0.0.1:"), "{url:?}");
+    let health: serde_json::Value = ureq::get(&format!("{url}/api/v2/monitor/health"))
+        .call()
+        .unwrap()
+        .into_json()
+        .unwrap();
+    assert!(health.get("metadatabase").is_some(), "{health}");
+    kill(Pid::from_raw(tun.id() as i32), Signal::SIGINT).unwrap();
+    let start = Instant::now();
+    let st = tun.wait().unwrap();
+    assert!(
+        st.success() && start.elapsed() < Duration::from_secs(3),
+        "{st:?}"
+    );
+    let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "tunnel still open"
+    );
+
+    // 4. destroy leaves nothing.
     sb.run(&["destroy", "--env", env]).expect(0);
     assert_eq!(leftovers(env), Vec::<String>::new());
 }
@@ -242,9 +274,41 @@ fn e2e_a_crash_in_any_phase_is_followed_by_an_up_that_reaches_the_email() {
         crash(&mut up);
         eprintln!("crashed {after:?} after {marker:?}");
     }
-    let done = sb.run(&up_args);
-    done.expect(0);
-    assert!(done.stderr.contains("success e-mail:"), "{}", done.stderr);
+    // The last up reaches Airflow through an SSH tunnel, as on AWS.
+    let out = sb
+        .cmd(&up_args)
+        .env("SHADOWOPS_AIRFLOW_TUNNEL", "always")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("success e-mail:"), "{stderr}");
+    let run = latest_run(&sb.env_dir(env)).unwrap();
+    let tunnels: Vec<_> = std::fs::read_dir(&run)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("ssh-tunnel-"))
+        .collect();
+    assert!(
+        !tunnels.is_empty(),
+        "no tunnel was used in {}",
+        run.display()
+    );
+    // ... and closed it: no ssh -L of this env is left running.
+    let host = json(&std::fs::read_to_string(sb.env_dir(env).join("contract.json")).unwrap())
+        ["host"]["address"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        !descendants(1)
+            .iter()
+            .any(|p| std::fs::read(format!("/proc/{p}/cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).contains("-L")
+                    && String::from_utf8_lossy(&c).contains(&host))
+                .unwrap_or(false)),
+        "an ssh tunnel to {host} outlived the up"
+    );
     let st = json(&sb.run(&["status", "--env", env, "--json"]).expect(0).stdout);
     assert_eq!(st["status"], "ready", "{st:#}");
     sb.run(&["destroy", "--env", env]).expect(0);

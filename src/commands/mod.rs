@@ -12,6 +12,7 @@ pub mod reap;
 pub mod reaper;
 pub mod ssh;
 pub mod status;
+pub mod tunnel;
 pub mod up;
 
 use crate::cli::{Cli, Command};
@@ -41,6 +42,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             list,
         } => logs::run(&env.name, run, phase, follow, list),
         Command::Ssh { env, cmd } => ssh::run(&env.name, cmd),
+        Command::Tunnel { env, port } => tunnel::run(&env.name, port),
         Command::Extend {
             env,
             duration,

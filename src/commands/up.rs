@@ -171,6 +171,7 @@ pub fn run(args: UpArgs) -> Result<i32> {
         force_from,
         var_file,
         configured: None,
+        airflow: None,
     };
     let outcome = phases(&mut ctx);
     finish(ctx, outcome)

@@ -2,7 +2,6 @@
 //! readiness, the playbook, then Airflow's health.
 
 use super::{message_detail, ready_timeout, wait_ssh, Ctx};
-use crate::airflow::Airflow;
 use crate::ansible::{render, run::Playbook};
 use crate::contract::Shadow;
 use crate::digest::Hasher;
@@ -76,7 +75,14 @@ pub fn run(ctx: &mut Ctx, shadow: &Shadow) -> Result<()> {
         serde_json::to_vec_pretty(&outcome.stats)?,
     )?;
 
-    let airflow = Airflow::new(&shadow.airflow.url);
+    let airflow = match ctx.airflow(shadow) {
+        Ok(a) => a,
+        Err(e) => {
+            let report = FailureReport::new(Phase::Configure, "cannot reach Airflow's API")
+                .with_detail(message_detail(&e));
+            return Err(ctx.fail(report, None));
+        }
+    };
     if let Err(e) = airflow.wait_healthy(Duration::from_secs(180)) {
         let report = FailureReport::new(
             Phase::Configure,
@@ -85,9 +91,16 @@ pub fn run(ctx: &mut Ctx, shadow: &Shadow) -> Result<()> {
         .with_detail(message_detail(&e));
         return Err(ctx.fail(report, None));
     }
+    let reach = if shadow.airflow.tunnel {
+        format!(
+            "private; `shadowops tunnel --env {}` opens it for a browser",
+            ctx.dir.name
+        )
+    } else {
+        shadow.airflow.url.clone()
+    };
     ui::ok(&format!(
-        "Airflow is healthy: {} (user admin, password in {})",
-        shadow.airflow.url,
+        "Airflow is healthy: {reach} (user admin, password in {})",
         ctx.dir.airflow_password_file().display()
     ));
     ctx.state.status = Status::Configured;

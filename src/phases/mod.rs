@@ -38,9 +38,21 @@ pub struct Ctx {
     pub var_file: Option<PathBuf>,
     /// What configure did in this run: its input digest and changed count.
     pub configured: Option<(String, u64)>,
+    /// Airflow's API as this run reaches it, opened once (a tunnel on AWS).
+    pub airflow: Option<(String, Option<crate::tunnel::Tunnel>)>,
 }
 
 impl Ctx {
+    /// A client for the env's Airflow: direct, or through the SSH tunnel the
+    /// contract asks for (opened on first use, closed when the run ends).
+    pub fn airflow(&mut self, shadow: &crate::contract::Shadow) -> Result<crate::airflow::Airflow> {
+        if self.airflow.is_none() {
+            self.airflow = Some(crate::tunnel::airflow(&self.dir, shadow, &self.run.dir)?);
+        }
+        let (url, _) = self.airflow.as_ref().expect("set above");
+        Ok(crate::airflow::Airflow::new(url))
+    }
+
     pub fn until(&self, phase: UntilPhase) -> bool {
         self.args.until.is_some_and(|u| u == phase)
     }

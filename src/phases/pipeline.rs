@@ -108,11 +108,11 @@ fn still_proven(ctx: &Ctx, digest: &str) -> Option<String> {
 
 /// Log in, wait until Airflow parsed the deployed DAG file, trigger; say
 /// which version of the DAG runs.
-fn start(ctx: &Ctx, shadow: &Shadow, dag: &str, run_id: &str) -> Result<Airflow> {
+fn start(ctx: &mut Ctx, shadow: &Shadow, dag: &str, run_id: &str) -> Result<Airflow> {
     let pw = std::fs::read_to_string(ctx.dir.airflow_password_file())?
         .trim()
         .to_string();
-    let mut airflow = Airflow::new(&shadow.airflow.url);
+    let mut airflow = ctx.airflow(shadow)?;
     airflow.login("admin", &pw)?;
     let dags_dir = ctx.pipeline_src.join("dags");
     let parsed: ParsedDag = airflow.wait_dag(dag, &dags_dir, Duration::from_secs(120))?;

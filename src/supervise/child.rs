@@ -483,3 +483,79 @@ fn open_log(path: Option<&Path>) -> Result<Option<std::fs::File>> {
         }
     }
 }
+
+/// A child that runs beside the phase that needs it (an SSH tunnel), not to
+/// completion: its output goes to its log files, and dropping the handle
+/// stops its process group (SIGTERM, then SIGKILL after the grace) and
+/// waits for it, so no tunnel outlives the command that opened it.
+pub struct Background {
+    child: Option<tokio::process::Child>,
+    pgid: Pid,
+    grace: Duration,
+    pub command: String,
+}
+
+/// Start `cmd` in the background; stdout/stderr go to its log files.
+pub fn spawn_background(cmd: &Cmd) -> Result<Background> {
+    check_interrupted()?;
+    let out = open_log(cmd.stdout_log.as_deref())?;
+    let err = open_log(cmd.stderr_log.as_deref())?;
+    let mut command = tokio::process::Command::new(&cmd.program);
+    command
+        .args(&cmd.args)
+        .envs(cmd.envs.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(out.map(Stdio::from).unwrap_or_else(Stdio::null))
+        .stderr(err.map(Stdio::from).unwrap_or_else(Stdio::null))
+        .process_group(0);
+    // tokio's child reaper needs the runtime.
+    let _guard = super::runtime().enter();
+    let child = command
+        .spawn()
+        .with_context(|| format!("could not start `{}`", cmd.program.display()))?;
+    let pgid = Pid::from_raw(child.id().map(|p| p as i32).unwrap_or(0));
+    crate::ui::debug(&format!("background: {} (pid {pgid})", cmd.display()));
+    Ok(Background {
+        child: Some(child),
+        pgid,
+        grace: cmd.grace,
+        command: cmd.display(),
+    })
+}
+
+impl Background {
+    /// Still running? (A tunnel whose ssh exited is reported with its log.)
+    pub fn running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+}
+
+impl Drop for Background {
+    // No `block_on` here: a drop may happen anywhere. SIGTERM, poll the exit
+    // for the grace period, then SIGKILL and reap.
+    fn drop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        if self.pgid.as_raw() > 0 {
+            let _ = killpg(self.pgid, Signal::SIGTERM);
+        }
+        let until = Instant::now() + self.grace;
+        while Instant::now() < until {
+            if !matches!(child.try_wait(), Ok(None)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if self.pgid.as_raw() > 0 {
+            let _ = killpg(self.pgid, Signal::SIGKILL);
+        }
+        let _ = child.start_kill();
+        let until = Instant::now() + Duration::from_secs(2);
+        while matches!(child.try_wait(), Ok(None)) && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}

@@ -21,7 +21,7 @@ mod wait;
 
 #[cfg(test)]
 pub use child::DeadlineExceeded;
-pub use child::{run, run_ok, Cmd, Finished, ProcessError};
+pub use child::{run, run_ok, spawn_background, Background, Cmd, Finished, ProcessError};
 pub use wait::{wait, Probe, WaitTimedOut};
 
 use crate::error::Failure;
@@ -41,7 +41,7 @@ static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 /// Children currently supervised (a signal with none running gets a note).
 pub(crate) static RUNNING: AtomicUsize = AtomicUsize::new(0);
 
-fn runtime() -> &'static tokio::runtime::Runtime {
+pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
     RUNTIME.get_or_init(|| {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)

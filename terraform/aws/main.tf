@@ -81,7 +81,6 @@ module "compute" {
   vpc_id                = module.network.vpc_id
   subnet_id             = module.network.public_subnet_id
   operator_cidr         = var.operator_cidr
-  airflow_port          = local.airflow_port
   instance_type         = var.instance_type
   root_volume_size_gb   = var.root_volume_size_gb
   ssh_public_key        = var.ssh_public_key

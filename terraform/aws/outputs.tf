@@ -49,8 +49,10 @@ output "shadow" {
       inbox_dir = null # no sink to read on AWS; the relay delivers the mail
     }
 
+    # Airflow as the host sees it; private, reached through an SSH tunnel.
     airflow = {
-      url = "http://${module.compute.public_ip}:${local.airflow_port}"
+      url    = "http://127.0.0.1:${local.airflow_port}"
+      tunnel = true
     }
 
     # The host reaches Debian's mirrors and PyPI directly on AWS.

@@ -181,7 +181,7 @@ variable "region" {
 }
 
 variable "operator_cidr" {
-  description = "The only IPv4 CIDR allowed to reach SSH (22) and Airflow (8080) on the host: the driver's --allow-cidr, typically the operator's or CI runner's address as a /32."
+  description = "The only IPv4 CIDR allowed to reach SSH (22) on the host (Airflow is reached through an SSH tunnel, never opened): the driver's --allow-cidr, typically the operator's or CI runner's address as a /32."
   type        = string
 
   validation {

@@ -50,8 +50,10 @@ output "shadow" {
       inbox_dir = local.inbox_dir
     }
 
+    # The machine reaches the host directly on the env's network.
     airflow = {
-      url = "http://${local.ip.host}:8080"
+      url    = "http://${local.ip.host}:8080"
+      tunnel = false
     }
 
     packages = {

@@ -111,14 +111,10 @@ resource "aws_vpc_security_group_ingress_rule" "ssh" {
   to_port           = 22
 }
 
-resource "aws_vpc_security_group_ingress_rule" "airflow" {
-  security_group_id = aws_security_group.host.id
-  description       = "Airflow REST API from the operator (the driver triggers and follows the DAG)"
-  cidr_ipv4         = var.operator_cidr
-  ip_protocol       = "tcp"
-  from_port         = var.airflow_port
-  to_port           = var.airflow_port
-}
+# No ingress for Airflow: its API is reached through an SSH tunnel over the
+# pinned-host-key connection (the contract's airflow.tunnel = true; the
+# driver's src/tunnel.rs, `shadowops tunnel` for a browser). Only SSH is open,
+# and only to the operator's CIDR.
 
 resource "aws_vpc_security_group_egress_rule" "all" {
   # checkov:skip=CKV_AWS_382: the host installs Debian packages, Python wheels and the Redshift JDBC jar and relays mail over SMTP at configure/run time; the mirrors and the relay have no fixed address ranges to narrow this to.

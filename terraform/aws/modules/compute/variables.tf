@@ -38,17 +38,6 @@ variable "operator_cidr" {
   }
 }
 
-variable "airflow_port" {
-  description = "TCP port of the Airflow API server on the instance (docs/interfaces.md pins 8080)."
-  type        = number
-  default     = 8080
-
-  validation {
-    condition     = var.airflow_port >= 1024 && var.airflow_port <= 65535 && floor(var.airflow_port) == var.airflow_port
-    error_message = "airflow_port must be an unprivileged TCP port (1024-65535)."
-  }
-}
-
 variable "instance_type" {
   description = "EC2 instance type of the host. Airflow 3 (api-server, scheduler, dag-processor, triggerer) plus R and a JVM want about 4 GiB."
   type        = string
