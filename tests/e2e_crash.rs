@@ -8,18 +8,9 @@ use common::*;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-
-fn podman(args: &[&str]) -> String {
-    let out = Command::new("podman")
-        .args(args)
-        .env("CONTAINERS_CONF", repo().join("podman/containers.conf"))
-        .output()
-        .expect("podman");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn leftovers(env: &str) -> Vec<String> {
     let filter = format!("label=shadowops.env={env}");
@@ -178,10 +169,7 @@ fn crash(driver: &mut Driver) {
 fn e2e_ctrl_c_in_the_health_wait_and_while_following_the_dag_ends_in_130() {
     let sb = Sandbox::real();
     let env = "e2e-int";
-    let _cleanup = Cleanup {
-        sb: &sb,
-        envs: vec![env],
-    };
+    let _cleanup = sb.cleanup(vec![env]);
 
     // 1. Ctrl-C right after the play: the driver is in Airflow's health wait
     //    (or, on a fast machine, already past it): 130 within 2 s either way.
@@ -254,10 +242,7 @@ fn e2e_ctrl_c_in_the_health_wait_and_while_following_the_dag_ends_in_130() {
 fn e2e_a_crash_in_any_phase_is_followed_by_an_up_that_reaches_the_email() {
     let sb = Sandbox::real();
     let env = "e2e-crash";
-    let _cleanup = Cleanup {
-        sb: &sb,
-        envs: vec![env],
-    };
+    let _cleanup = sb.cleanup(vec![env]);
     let up_args = ["up", "--env", env, "--ttl", "30m"];
     // (marker on stderr, then how long to let it run before the crash)
     let crashes = [

@@ -65,28 +65,12 @@ fn sh_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            copy_tree(&p, &to.join(e.file_name()));
-        } else {
-            std::fs::copy(&p, to.join(e.file_name())).unwrap();
-        }
-    }
-}
-
 fn runs(sb: &Sandbox, env: &str) -> Vec<PathBuf> {
     let mut ids: Vec<_> = std::fs::read_dir(sb.env_dir(env).join("runs"))
         .map(|rd| rd.flatten().map(|e| e.path()).collect())
         .unwrap_or_default();
     ids.sort();
     ids
-}
-
-fn latest_run(sb: &Sandbox, env: &str) -> PathBuf {
-    runs(sb, env).pop().expect("no run record")
 }
 
 /// The callback's events (one JSON object per line).
@@ -216,10 +200,7 @@ fn env_dumping_pipeline(dir: &Path) -> PathBuf {
 fn e2e_secrets_stay_out_of_r_tasks_the_env_dir_and_the_baked_image() {
     let sb = Sandbox::real();
     let env = "hsec";
-    let _cleanup = Cleanup {
-        sb: &sb,
-        envs: vec![env, "bake", "hsecb"],
-    };
+    let _cleanup = sb.cleanup(vec![env, "bake", "hsecb"]);
     let pipeline = env_dumping_pipeline(sb.dir.path());
     let r = sb.run(&[
         "up",
@@ -365,7 +346,7 @@ fn e2e_secrets_stay_out_of_r_tasks_the_env_dir_and_the_baked_image() {
     let r = sb.run(&["up", "--env", "hsecb", "--ttl", "30m", "--image", "baked"]);
     r.expect(0);
     assert!(r.stdout.contains("e-mail: received"), "{}", r.stdout);
-    let tasks = run_statuses(&latest_run(&sb, "hsecb"));
+    let tasks = run_statuses(&sb.latest_run("hsecb"));
     for t in [
         "airflow : Write airflow.cfg",
         "airflow : Write the pipeline's connections and variables",
@@ -457,10 +438,7 @@ fn dag_is_paused(url: &str, token: &str, dag: &str) -> Option<bool> {
 fn e2e_the_converge_shortcut_sees_every_change() {
     let sb = Sandbox::real();
     let env = "hconv";
-    let _cleanup = Cleanup {
-        sb: &sb,
-        envs: vec![env],
-    };
+    let _cleanup = sb.cleanup(vec![env]);
     // A pipeline whose R/analysis.R is a symlink to a file outside it, and
     // with a second, scheduled DAG that must stay paused.
     let pipeline = sb.dir.path().join("pipeline");
@@ -515,7 +493,7 @@ fn e2e_the_converge_shortcut_sees_every_change() {
     std::fs::write(&target, text).unwrap();
     std::fs::remove_file(pipeline.join("dags/other_scheduled.py")).unwrap();
     up("after changing the symlink's target");
-    let tasks = run_statuses(&latest_run(&sb, env));
+    let tasks = run_statuses(&sb.latest_run(env));
     assert_status(
         &tasks,
         "pipeline : Unpack the pipeline code on the host",
@@ -589,7 +567,7 @@ fn e2e_the_converge_shortcut_sees_every_change() {
 
     // 4. Back to the driver's inputs: the hand runs' stamps do not fool it.
     up("back to the driver's inputs");
-    let tasks = run_statuses(&latest_run(&sb, env));
+    let tasks = run_statuses(&sb.latest_run(env));
     assert_status(&tasks, "airflow : Write airflow.cfg", &["changed"]);
     let (_, cfg) = host_sh(&sb, env, "grep '^parallelism' /etc/airflow/airflow.cfg");
     assert_eq!(cfg.trim(), "parallelism = 4");
@@ -664,10 +642,7 @@ fn kill_everything(child: &mut std::process::Child, inventory: &Path) {
 fn e2e_killed_in_the_middle_of_installs_a_second_up_converges() {
     let sb = Sandbox::real();
     let env = "hkill";
-    let _cleanup = Cleanup {
-        sb: &sb,
-        envs: vec![env],
-    };
+    let _cleanup = sb.cleanup(vec![env]);
     let spawn = || {
         sb.cmd(&["up", "--env", env, "--ttl", "45m"])
             .stdout(std::process::Stdio::null())
@@ -740,7 +715,7 @@ fn e2e_killed_in_the_middle_of_installs_a_second_up_converges() {
     let r = sb.run(&["up", "--env", env, "--ttl", "45m"]);
     r.expect(0);
     assert!(r.stdout.contains("e-mail: received"), "{}", r.stdout);
-    let tasks = run_statuses(&latest_run(&sb, env));
+    let tasks = run_statuses(&sb.latest_run(env));
     for t in [
         "Finish an interrupted dpkg run",
         "airflow : Install uv",
@@ -761,7 +736,7 @@ fn e2e_killed_in_the_middle_of_installs_a_second_up_converges() {
     sb.run(&["up", "--env", env, "--ttl", "45m", "--from", "configure"])
         .expect(0);
     let stats =
-        json(&std::fs::read_to_string(latest_run(&sb, env).join("ansible-stats.json")).unwrap());
+        json(&std::fs::read_to_string(sb.latest_run(env).join("ansible-stats.json")).unwrap());
     assert_eq!(stats["shadow"]["changed"], 0, "{stats}");
     sb.run(&["destroy", "--env", env]).expect(0);
     assert!(podman(&[

@@ -9,15 +9,6 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn podman(args: &[&str]) -> String {
-    let out = Command::new("podman")
-        .args(args)
-        .env("CONTAINERS_CONF", repo().join("podman/containers.conf"))
-        .output()
-        .expect("podman");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 fn containers(env: &str, running_only: bool) -> Vec<String> {
     let filter = format!("label=shadowops.env={env}");
     let mut args = vec!["ps", "--filter", filter.as_str(), "--format", "{{.Names}}"];
@@ -117,16 +108,6 @@ fn ssh(sb: &Sandbox, env: &str, cmd: &str) -> (i32, String) {
     )
 }
 
-fn latest_run(sb: &Sandbox, env: &str) -> std::path::PathBuf {
-    let mut ids: Vec<_> = std::fs::read_dir(sb.env_dir(env).join("runs"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    ids.sort();
-    ids.pop().unwrap()
-}
-
 fn eml_files(dir: &Path) -> Vec<std::path::PathBuf> {
     std::fs::read_dir(dir)
         .map(|rd| {
@@ -179,10 +160,7 @@ fn assert_nothing_left(sb: &Sandbox, env: &str) {
 fn e2e_up_runs_the_dag_to_the_email_converges_and_destroys_clean() {
     let sb = Sandbox::real();
     let env = "e2e-full";
-    let _cleanup = Cleanup {
-        sb: &sb,
-        envs: vec![env],
-    };
+    let _cleanup = sb.cleanup(vec![env]);
     let junit = sb.dir.path().join("junit.xml");
     let r = sb.run(&[
         "up",
@@ -275,7 +253,7 @@ fn e2e_up_runs_the_dag_to_the_email_converges_and_destroys_clean() {
     // and the DAG run that passed on these inputs still stands.
     let r2 = sb.run(&["up", "--env", env, "--ttl", "45m"]);
     r2.expect(0);
-    let run2 = latest_run(&sb, env);
+    let run2 = sb.latest_run(env);
     assert!(
         !run2.join("terraform-apply.jsonl").exists(),
         "terraform re-applied"
@@ -305,7 +283,7 @@ fn e2e_up_runs_the_dag_to_the_email_converges_and_destroys_clean() {
     sb.run(&["up", "--env", env, "--ttl", "45m", "--from", "configure"])
         .expect(0);
     let stats =
-        json(&std::fs::read_to_string(latest_run(&sb, env).join("ansible-stats.json")).unwrap());
+        json(&std::fs::read_to_string(sb.latest_run(env).join("ansible-stats.json")).unwrap());
     assert_eq!(
         stats["shadow"]["changed"], 0,
         "a full check of the play changed something: {stats}"
@@ -344,10 +322,7 @@ fn e2e_up_runs_the_dag_to_the_email_converges_and_destroys_clean() {
 fn e2e_faults_in_configure_and_pipeline_are_reported_and_resumed() {
     let sb = Sandbox::real();
     let env = "e2e-faults";
-    let _cleanup = Cleanup {
-        sb: &sb,
-        envs: vec![env],
-    };
+    let _cleanup = sb.cleanup(vec![env]);
     // 1. An Ansible task fails (the seed SQL of this pipeline is broken): exit 12.
     let bad_seed = sb.dir.path().join("bad-seed");
     copy_tree(&repo().join("pipeline/example"), &bad_seed);
@@ -382,7 +357,7 @@ fn e2e_faults_in_configure_and_pipeline_are_reported_and_resumed() {
     // 2. Fixed: up resumes without re-applying Terraform, and finishes.
     sb.run(&["up", "--env", env, "--ttl", "45m"]).expect(0);
     assert!(
-        !latest_run(&sb, env).join("terraform-apply.jsonl").exists(),
+        !sb.latest_run(env).join("terraform-apply.jsonl").exists(),
         "terraform re-applied on resume"
     );
 
@@ -443,10 +418,7 @@ fn e2e_faults_in_configure_and_pipeline_are_reported_and_resumed() {
 #[ignore = "end to end on podman; run by `make test`"]
 fn e2e_two_envs_partial_failure_and_the_backstop() {
     let sb = Sandbox::real();
-    let _cleanup = Cleanup {
-        sb: &sb,
-        envs: vec!["e2e-a", "e2e-b", "e2e-part", "e2e-lease"],
-    };
+    let _cleanup = sb.cleanup(vec!["e2e-a", "e2e-b", "e2e-part", "e2e-lease"]);
     // Two envs at once; up on one and destroy on the other do not disturb each other.
     let mut a = sb
         .cmd(&[
@@ -627,10 +599,7 @@ fn e2e_bake_then_up_from_the_baked_image_only_converges() {
     // recorded there (the same tag a user's `bake` of this tree makes).
     let sb = Sandbox::real();
     let env = "e2e-baked";
-    let _cleanup = Cleanup {
-        sb: &sb,
-        envs: vec![env, "bake"],
-    };
+    let _cleanup = sb.cleanup(vec![env, "bake"]);
     let bake = sb.run(&["bake"]);
     bake.expect(0);
     let tag = bake.stdout.trim().lines().last().unwrap_or("").to_string();
@@ -651,7 +620,7 @@ fn e2e_bake_then_up_from_the_baked_image_only_converges() {
     r.expect(0);
     assert!(r.stdout.contains("e-mail: received"), "{}", r.stdout);
     assert!(!r.stderr.contains("older playbook"), "{}", r.stderr);
-    let run = latest_run(&sb, env);
+    let run = sb.latest_run(env);
     let tasks = task_statuses(&run);
     // The software stamp of the bake matched: no install ran...
     for skipped in [
@@ -686,16 +655,4 @@ fn e2e_bake_then_up_from_the_baked_image_only_converges() {
 
     sb.run(&["destroy", "--env", env]).expect(0);
     assert_nothing_left(&sb, env);
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            copy_tree(&p, &to.join(e.file_name()));
-        } else {
-            std::fs::copy(&p, to.join(e.file_name())).unwrap();
-        }
-    }
 }

@@ -16,7 +16,11 @@ pub fn run(raw: &str, duration: std::time::Duration, max_ttl: std::time::Duratio
             "env {raw} is destroyed; nothing to extend"
         )));
     }
-    let expires = std::time::SystemTime::now() + lease;
+    let now = std::time::SystemTime::now();
+    if state.target == Some(crate::cli::Target::Aws) {
+        refuse_after_backstops(raw, state.expires_at, now)?;
+    }
+    let expires = now + lease;
     if state.target == Some(crate::cli::Target::Aws) && dir.tfvars().exists() {
         // On AWS the backstops (instance shutdown, Redshift pause) read the
         // expiry tags: move them with a targeted re-apply of the new value.
@@ -73,4 +77,43 @@ fn retag_expiry(dir: &EnvDir, expires: std::time::SystemTime) -> Result<()> {
     }
     run.finish("ok", 0, 0.0)?;
     Ok(())
+}
+
+/// terraform/aws's default `backstop_grace`: the backstops fire this long
+/// after the lease's end.
+const AWS_BACKSTOP_GRACE: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+
+/// Past the backstops the instance has powered itself off (and is gone) and
+/// the cluster is paused: a re-apply would quietly build a new instance
+/// beside a paused cluster. Refuse, and say what to do instead.
+fn refuse_after_backstops(
+    raw: &str,
+    expires_at: Option<std::time::SystemTime>,
+    now: std::time::SystemTime,
+) -> Result<()> {
+    match expires_at {
+        Some(t) if now >= t + AWS_BACKSTOP_GRACE => Err(Failure::usage(format!(
+            "env {raw}'s lease ended at {} and its backstops have fired (instance powered off, \
+             cluster paused): extending would build a new instance beside a paused cluster; \
+             run `shadowops destroy --env {raw}` and `shadowops up` again",
+            crate::lease::rfc3339(t)
+        ))),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, SystemTime};
+
+    #[test]
+    fn an_aws_env_past_its_backstops_is_not_extended() {
+        let now = SystemTime::now();
+        let ended = |ago| Some(now - Duration::from_secs(ago));
+        assert!(refuse_after_backstops("e", ended(10 * 60), now).is_ok());
+        let err = refuse_after_backstops("e", ended(31 * 60), now).unwrap_err();
+        assert!(err.to_string().contains("backstops have fired"), "{err}");
+        assert!(refuse_after_backstops("e", None, now).is_ok());
+    }
 }

@@ -107,6 +107,16 @@ impl Sandbox {
         c
     }
 
+    /// The newest run directory of an env (panics when it has none).
+    pub fn latest_run(&self, env: &str) -> PathBuf {
+        latest_run(&self.env_dir(env)).expect("no run record")
+    }
+
+    /// Destroys `envs` when dropped, also when the test fails.
+    pub fn cleanup(&self, envs: Vec<&'static str>) -> Cleanup<'_> {
+        Cleanup { sb: self, envs }
+    }
+
     pub fn run(&self, args: &[&str]) -> Run {
         let out = self.cmd(args).output().expect("running shadowops");
         Run::from(out, args)
@@ -209,4 +219,27 @@ pub fn latest_run(env_dir: &Path) -> Option<PathBuf> {
         .collect();
     runs.sort();
     runs.pop()
+}
+
+/// Copy a directory tree (a pipeline folder to change in a test).
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            copy_tree(&p, &to.join(e.file_name()));
+        } else {
+            std::fs::copy(&p, to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// `podman ARGS` with shadowops' containers.conf; its stdout.
+pub fn podman(args: &[&str]) -> String {
+    let out = Command::new("podman")
+        .args(args)
+        .env("CONTAINERS_CONF", repo().join("podman/containers.conf"))
+        .output()
+        .expect("podman");
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
