@@ -108,8 +108,8 @@ pub enum Command {
         #[arg(long, value_enum)]
         target: Option<Target>,
         /// With --target aws and no local env directory: the owner the env
-        /// was made by (`shadowops list` shows it; part of its state key and
-        /// AWS names).
+        /// was made by (part of its state key and AWS names); default: the
+        /// owner `up` records here (SHADOWOPS_OWNER, CIRCLE_USERNAME, USER).
         #[arg(long, value_parser = owner_name)]
         owner: Option<String>,
     },

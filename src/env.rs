@@ -57,6 +57,18 @@ pub fn parse_name(raw: &str) -> Result<EnvName> {
     EnvName::parse(raw).map_err(Failure::usage)
 }
 
+/// Who makes an env (recorded by `up`, part of AWS names and the state key):
+/// `SHADOWOPS_OWNER`, else CircleCI's user, else the login name.
+pub fn default_owner() -> String {
+    std::env::var("SHADOWOPS_OWNER")
+        .or_else(|_| std::env::var("CIRCLE_USERNAME"))
+        .or_else(|_| std::env::var("USER"))
+        .unwrap_or_else(|_| "unknown".into())
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "._-@".contains(*c))
+        .collect()
+}
+
 /// `$SHADOWOPS_HOME` (default `.shadowops` in the working directory), absolute.
 pub fn home() -> Result<PathBuf> {
     let raw = std::env::var_os("SHADOWOPS_HOME")

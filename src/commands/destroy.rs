@@ -53,14 +53,10 @@ pub fn shared_state_request(
              (the team's .s3.tfbackend file, docs/aws.md) to destroy it from shared state"
         )));
     };
-    let Some(owner) = owner else {
-        return Err(Failure::usage(format!(
-            "env {env} has no directory here: destroy --target aws needs --owner (who made the env: \
-             its state key is per owner and env)"
-        )));
-    };
+    // The same owner `up` would record here, unless someone else's env is meant.
+    let owner = owner.map(str::to_string).unwrap_or_else(env::default_owner);
     Ok(SharedStateRequest {
-        owner: owner.to_string(),
+        owner,
         backend_config: PathBuf::from(backend_config),
     })
 }
@@ -128,16 +124,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn shared_state_destroy_needs_the_backend_config_and_an_owner() {
+    fn shared_state_destroy_needs_the_backend_config_and_defaults_the_owner() {
         let e = shared_state_request("demo", Some("alice"), None).unwrap_err();
         let f = e.downcast_ref::<Failure>().expect("a typed failure");
         assert_eq!(f.exit_code(), crate::error::EXIT_USAGE);
         assert!(f.to_string().contains("SHADOWOPS_TF_BACKEND_CONFIG"), "{f}");
         // An empty value is no value.
         assert!(shared_state_request("demo", Some("alice"), Some("".into())).is_err());
-        let e =
-            shared_state_request("demo", None, Some("/t/team.s3.tfbackend".into())).unwrap_err();
-        assert!(e.to_string().contains("--owner"), "{e}");
+        // Without --owner: the owner `up` records on this machine.
+        let mine = shared_state_request("demo", None, Some("/t/team.s3.tfbackend".into())).unwrap();
+        assert_eq!(mine.owner, env::default_owner());
         let ok = shared_state_request("demo", Some("alice"), Some("/t/team.s3.tfbackend".into()))
             .unwrap();
         assert_eq!(ok.owner, "alice");

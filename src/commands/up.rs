@@ -145,7 +145,7 @@ pub fn run(args: UpArgs) -> Result<i32> {
     }
     state.env = dir.name.to_string();
     state.target = Some(args.target);
-    state.owner = owner();
+    state.owner = env::default_owner();
     state.interrupted = false;
     let run = Run::start(&dir.runs_dir(), dir.name.as_str(), "up")?;
     state.last_run = Some(run.id.clone());
@@ -356,16 +356,6 @@ fn wait_then_destroy(ctx: Ctx) -> Result<i32> {
     }
     crate::supervise::reset_interrupt();
     crate::teardown::destroy_after_failure(&ctx.dir).map(|_| 0)
-}
-
-fn owner() -> String {
-    std::env::var("SHADOWOPS_OWNER")
-        .or_else(|_| std::env::var("CIRCLE_USERNAME"))
-        .or_else(|_| std::env::var("USER"))
-        .unwrap_or_else(|_| "unknown".into())
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || "._-@".contains(*c))
-        .collect()
 }
 
 /// CPU seconds (user + system) this process used.
