@@ -315,36 +315,47 @@ pub fn sweep_margin(raw: &str) -> Result<Duration, String> {
         .map_err(|e| format!("invalid margin {raw:?}: {e} (use e.g. 0s, 10m, 1h)"))
 }
 
-/// An env's owner as `up` records it: letters, digits, '.', '_', '-', '@'.
-pub fn owner_name(raw: &str) -> Result<String, String> {
-    if raw.is_empty() || raw.len() > 128 {
-        return Err("an owner has 1-128 characters (`shadowops list` shows it)".into());
+/// A name of 1..=`max` characters, each a letter, a digit or one of `extra`;
+/// `what` and `rule` make the message ("a DAG id", "letters, digits, ...").
+fn restricted_name(
+    raw: &str,
+    max: usize,
+    extra: &str,
+    what: &str,
+    rule: &str,
+) -> Result<String, String> {
+    if raw.is_empty() || raw.len() > max {
+        return Err(format!("{what} has 1-{max} characters"));
     }
     match raw
         .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || "._-@".contains(*c)))
+        .find(|c| !(c.is_ascii_alphanumeric() || extra.contains(*c)))
     {
-        Some(c) => Err(format!(
-            "{c:?} is not allowed in an owner (letters, digits, '.', '_', '-', '@', as `up` records it)"
-        )),
+        Some(c) => Err(format!("{c:?} is not allowed in {what} ({rule})")),
         None => Ok(raw.to_string()),
     }
 }
 
+/// An env's owner as `up` records it: letters, digits, '.', '_', '-', '@'.
+pub fn owner_name(raw: &str) -> Result<String, String> {
+    restricted_name(
+        raw,
+        128,
+        "._-@",
+        "an owner",
+        "letters, digits, '.', '_', '-', '@', as `up` records it; `shadowops list` shows it",
+    )
+}
+
 /// An Airflow DAG id: letters, digits, '.', '_' and '-' (Airflow's own rule).
 pub fn dag_id(raw: &str) -> Result<String, String> {
-    if raw.is_empty() || raw.len() > 250 {
-        return Err("a DAG id has 1-250 characters".into());
-    }
-    match raw
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || "._-".contains(*c)))
-    {
-        Some(c) => Err(format!(
-            "{c:?} is not allowed in a DAG id (letters, digits, '.', '_', '-')"
-        )),
-        None => Ok(raw.to_string()),
-    }
+    restricted_name(
+        raw,
+        250,
+        "._-",
+        "a DAG id",
+        "letters, digits, '.', '_', '-'",
+    )
 }
 
 /// The operator's IPv4 CIDR that may reach SSH (and, on AWS, nothing else
