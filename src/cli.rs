@@ -13,7 +13,8 @@ use std::time::Duration;
              an Airflow DAG of R tasks proves it end to end, and a timer destroys it.",
     after_help = "Env directories live in $SHADOWOPS_HOME/envs/<env> (default .shadowops/). \
                   Exit codes: 0 ok, 1 other error, 2 usage, 10 provision failed, 11 Terraform \
-                  outputs break the contract, 12 configure failed, 13 pipeline failed, 130 interrupted."
+                  outputs break the contract, 12 configure failed, 13 pipeline failed (DAG, its e-mail or the \
+                  pipeline's own tests), 14 seed or migration failed, 130 interrupted."
 )]
 pub struct Cli {
     /// More detail on stderr (every Terraform event and Ansible task result).
@@ -50,6 +51,7 @@ impl Target {
 pub enum UntilPhase {
     Provision,
     Configure,
+    Migrate,
     Pipeline,
 }
 
@@ -58,6 +60,7 @@ pub enum FromPhase {
     Vars,
     Provision,
     Configure,
+    Migrate,
     Pipeline,
 }
 
@@ -93,7 +96,7 @@ pub struct EnvArg {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Bring an env up (or resume it): vars, provision, handoff, configure, pipeline, lease.
+    /// Bring an env up (or resume it): vars, provision, handoff, configure, migrate, pipeline, lease.
     Up(UpArgs),
     /// Destroy an env and everything it created (idempotent; works after any failure).
     Destroy {
@@ -151,7 +154,7 @@ pub enum Command {
         /// Run id (default: the latest run).
         #[arg(long)]
         run: Option<String>,
-        /// Only this phase's logs (vars, provision, handoff, configure, pipeline, destroy).
+        /// Only this phase's logs (vars, provision, handoff, configure, migrate, pipeline, destroy).
         #[arg(long)]
         phase: Option<String>,
         /// Keep printing as the logs grow (like tail -f).
@@ -250,12 +253,13 @@ pub struct UpArgs {
     /// Restart from this phase even if it completed before.
     #[arg(long, value_enum)]
     pub from: Option<FromPhase>,
-    /// The pipeline to deploy and run (dags/, R/, sql/); default: the bundled example.
+    /// The pipeline folder to deploy and run (docs/pipeline.md: dags/, R/,
+    /// seed/, migrations/, tests/, shadowops.toml); default: the bundled example.
     #[arg(long)]
     pub pipeline: Option<PathBuf>,
-    /// DAG to trigger.
-    #[arg(long, default_value = "shadow_pipeline", value_parser = dag_id)]
-    pub dag_id: String,
+    /// DAG to trigger (default: `[dag] id` of the pipeline's shadowops.toml, else shadow_pipeline).
+    #[arg(long, value_parser = dag_id)]
+    pub dag_id: Option<String>,
     /// Write one JUnit test case per DAG task to FILE (for CI test results).
     #[arg(long)]
     pub junit: Option<PathBuf>,

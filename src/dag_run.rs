@@ -26,6 +26,9 @@ pub struct PipelineRun {
     pub state: String,
     pub duration_s: f64,
     pub tasks: Vec<TaskOutcome>,
+    /// The pipeline's own tests, run before the DAG.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tests: Vec<crate::on_host::TestCase>,
     pub email_seen: Option<bool>,
     pub email_subject: Option<String>,
     pub email_summary: Option<String>,
@@ -38,7 +41,23 @@ pub fn tail(text: &str, n: usize) -> String {
 
 /// The per-task table printed at the end (stdout: it is the result).
 pub fn table(run: &PipelineRun) -> String {
-    let mut s = format!("DAG {} run {}: {}\n", run.dag_id, run.run_id, run.state);
+    let mut s = String::new();
+    if !run.tests.is_empty() {
+        let n = |o: &str| run.tests.iter().filter(|t| t.outcome == o).count();
+        s.push_str(&format!(
+            "tests: {} passed, {} failed, {} skipped\n",
+            n("passed"),
+            n("failed") + n("error"),
+            n("skipped")
+        ));
+        for t in run.tests.iter().filter(|t| t.failed()) {
+            s.push_str(&format!("  FAILED {}: {}: {}\n", t.file, t.test, t.message));
+        }
+    }
+    s.push_str(&format!(
+        "DAG {} run {}: {}\n",
+        run.dag_id, run.run_id, run.state
+    ));
     s.push_str(&format!(
         "  {:<24} {:<16} {:>9}\n",
         "TASK", "STATE", "DURATION"
@@ -110,6 +129,34 @@ pub fn write_junit(path: &Path, run: &PipelineRun) -> Result<()> {
         suite.add_test_case(case);
     }
     report.add_test_suite(suite);
+    if !run.tests.is_empty() {
+        let mut tests = TestSuite::new(format!("{}.tests", run.dag_id));
+        for t in &run.tests {
+            let status = match t.outcome.as_str() {
+                "passed" => TestCaseStatus::success(),
+                "skipped" => {
+                    let mut s = TestCaseStatus::skipped();
+                    s.set_message(t.message.clone());
+                    s
+                }
+                o => {
+                    let kind = if o == "error" {
+                        NonSuccessKind::Error
+                    } else {
+                        NonSuccessKind::Failure
+                    };
+                    let mut s = TestCaseStatus::non_success(kind);
+                    s.set_message(t.message.clone());
+                    s
+                }
+            };
+            let mut case = TestCase::new(t.test.clone(), status);
+            case.set_classname(format!("{}.{}", run.dag_id, t.file.trim_end_matches(".R")));
+            case.set_time(Duration::from_secs_f64(t.seconds.max(0.0)));
+            tests.add_test_case(case);
+        }
+        report.add_test_suite(tests);
+    }
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;
     }

@@ -115,6 +115,10 @@ impl EnvDir {
     pub fn ansible_dir(&self) -> PathBuf {
         self.root.join("ansible")
     }
+    /// The deployable copy of the pipeline folder (pipeline_folder::stage).
+    pub fn pipeline_dir(&self) -> PathBuf {
+        self.root.join("pipeline")
+    }
     pub fn runs_dir(&self) -> PathBuf {
         self.root.join("runs")
     }

@@ -14,9 +14,11 @@ mod env;
 mod error;
 mod keys;
 mod lease;
+mod on_host;
 mod paths;
 mod phase;
 mod phases;
+mod pipeline_folder;
 mod report;
 mod runrec;
 mod supervise;
@@ -26,6 +28,7 @@ mod terraform;
 mod tools;
 mod tunnel;
 mod ui;
+mod warehouse;
 
 use clap::Parser;
 

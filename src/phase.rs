@@ -9,6 +9,7 @@ pub const EXIT_PROVISION: i32 = 10;
 pub const EXIT_CONTRACT: i32 = 11;
 pub const EXIT_CONFIGURE: i32 = 12;
 pub const EXIT_PIPELINE: i32 = 13;
+pub const EXIT_MIGRATE: i32 = 14;
 pub const EXIT_INTERRUPTED: i32 = 130;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -18,17 +19,19 @@ pub enum Phase {
     Provision,
     Handoff,
     Configure,
+    Migrate,
     Pipeline,
     Lease,
     Destroy,
 }
 
 impl Phase {
-    pub const UP: [Phase; 6] = [
+    pub const UP: [Phase; 7] = [
         Phase::Vars,
         Phase::Provision,
         Phase::Handoff,
         Phase::Configure,
+        Phase::Migrate,
         Phase::Pipeline,
         Phase::Lease,
     ];
@@ -39,6 +42,7 @@ impl Phase {
             Phase::Provision => "provision",
             Phase::Handoff => "handoff",
             Phase::Configure => "configure",
+            Phase::Migrate => "migrate",
             Phase::Pipeline => "pipeline",
             Phase::Lease => "lease",
             Phase::Destroy => "destroy",

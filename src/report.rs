@@ -58,6 +58,7 @@ impl FailureReport {
             Phase::Provision | Phase::Destroy => phase::EXIT_PROVISION,
             Phase::Handoff => phase::EXIT_CONTRACT,
             Phase::Configure => phase::EXIT_CONFIGURE,
+            Phase::Migrate => phase::EXIT_MIGRATE,
             Phase::Pipeline => phase::EXIT_PIPELINE,
             Phase::Vars | Phase::Lease => phase::EXIT_OTHER,
         };

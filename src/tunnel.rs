@@ -41,35 +41,17 @@ impl Tunnel {
             local_port
         };
         let log = log_dir.join(format!("ssh-tunnel-{port}.log"));
-        let h = &shadow.host;
-        let cmd = Cmd::new("ssh")
+        let cmd = ssh(dir, shadow)
             .args([
                 "-N",
                 "-o",
                 "ExitOnForwardFailure=yes",
                 "-o",
-                "StrictHostKeyChecking=yes",
-            ])
-            .arg("-o")
-            .arg(format!(
-                "UserKnownHostsFile={}",
-                dir.known_hosts().display()
-            ))
-            .args([
-                "-o",
-                "IdentitiesOnly=yes",
-                "-o",
-                "BatchMode=yes",
-                "-o",
                 "ServerAliveInterval=15",
             ])
-            .arg("-i")
-            .arg(&h.ssh_private_key_file)
-            .arg("-p")
-            .arg(h.ssh_port.to_string())
             .arg("-L")
             .arg(format!("127.0.0.1:{port}:{remote}"))
-            .arg(format!("{}@{}", h.ssh_user, h.address))
+            .arg(ssh_destination(shadow))
             .logs(log.with_extension("out.log"), &log)
             .grace(Duration::from_secs(3));
         let ssh = supervise::spawn_background(&cmd)?;
@@ -127,6 +109,35 @@ impl Tunnel {
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.local_port)
     }
+}
+
+/// `ssh` to the env's host with its key and pinned host key, never
+/// prompting (BatchMode) and never accepting an unknown host key. Add
+/// options, then [`ssh_destination`] and the remote command.
+pub fn ssh(dir: &EnvDir, shadow: &Shadow) -> Cmd {
+    Cmd::new("ssh")
+        .args(["-o", "StrictHostKeyChecking=yes"])
+        .arg("-o")
+        .arg(format!(
+            "UserKnownHostsFile={}",
+            dir.known_hosts().display()
+        ))
+        .args([
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "ConnectTimeout=15",
+        ])
+        .arg("-i")
+        .arg(&shadow.host.ssh_private_key_file)
+        .arg("-p")
+        .arg(shadow.host.ssh_port.to_string())
+}
+
+pub fn ssh_destination(shadow: &Shadow) -> String {
+    format!("{}@{}", shadow.host.ssh_user, shadow.host.address)
 }
 
 fn free_port() -> Result<u16> {

@@ -17,6 +17,11 @@ struct Ctx<'a> {
     shadow: &'a Shadow,
     known_hosts: String,
     pipeline_src: String,
+    /// Top-level entries of the (staged) pipeline folder besides dags/:
+    /// deployed to the host as the pipeline's code.
+    pipeline_code_dirs: Vec<String>,
+    pipeline_r_repos: Vec<String>,
+    pipeline_python_requirements: String,
     airflow_port: u16,
     airflow_admin_password: &'a str,
 }
@@ -56,10 +61,25 @@ pub fn render(
     env.add_template("inventory", &inv)?;
     env.add_template("vars", &vars)?;
     env.add_template("secrets", &secrets)?;
+    // The folder was checked before anything ran; a folder that is gone
+    // (inventory of an old env) renders with the defaults.
+    let spec = crate::pipeline_folder::spec::load(pipeline_src).unwrap_or_default();
+    let mut pipeline_code_dirs: Vec<String> = std::fs::read_dir(pipeline_src)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n != "dags")
+                .collect()
+        })
+        .unwrap_or_default();
+    pipeline_code_dirs.sort();
     let ctx = Ctx {
         shadow,
         known_hosts: known_hosts.display().to_string(),
         pipeline_src: pipeline_src.display().to_string(),
+        pipeline_code_dirs,
+        pipeline_r_repos: spec.r_repos,
+        pipeline_python_requirements: spec.python_requirements,
         airflow_port: AIRFLOW_PORT,
         airflow_admin_password,
     };

@@ -14,8 +14,10 @@ pub fn run(raw: &str, write: bool) -> Result<i32> {
     })?;
     let state = dir.load_state()?.unwrap_or_default();
     let assets = paths::assets()?;
-    let pipeline = state
-        .pipeline_src
+    // The staged copy `up` deployed; else the folder it was given.
+    let pipeline = Some(dir.pipeline_dir())
+        .filter(|p| p.is_dir())
+        .or(state.pipeline_src)
         .unwrap_or_else(|| assets.join("pipeline/example"));
     let r = render::render(
         &assets.join("templates"),

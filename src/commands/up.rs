@@ -4,7 +4,8 @@ use crate::cli::{FromPhase, ImageChoice, OnFailure, Target, UntilPhase, UpArgs};
 use crate::env::{self, EnvDir, EnvState, Status};
 use crate::error::Failure;
 use crate::paths;
-use crate::phases::{self, configure, handoff, pipeline, provision, Ctx};
+use crate::phases::{self, configure, handoff, migrate, pipeline, provision, Ctx};
+use crate::pipeline_folder::PipelineFolder;
 use crate::report::Phase;
 use crate::runrec::Run;
 use crate::supervise::Probe;
@@ -23,7 +24,7 @@ struct Checked {
     assets: std::path::PathBuf,
     tools: crate::tools::Tools,
     lease: Duration,
-    pipeline_src: std::path::PathBuf,
+    pipeline: PipelineFolder,
     var_file: Option<std::path::PathBuf>,
 }
 
@@ -35,7 +36,7 @@ fn check(args: &UpArgs) -> Result<Checked> {
     crate::terraform::transient::RetryPolicy::from_env()
         .map_err(|e| Failure::usage(format!("{e:#}")))?;
     let assets = paths::assets()?;
-    let pipeline_src = pipeline_folder(args, &assets)?;
+    let pipeline = pipeline_folder(args, &assets)?;
     if args.image == ImageChoice::Baked {
         check_baked_image(args.target, &assets)?;
     }
@@ -71,24 +72,24 @@ fn check(args: &UpArgs) -> Result<Checked> {
         assets,
         tools,
         lease,
-        pipeline_src,
+        pipeline,
         var_file,
     })
 }
 
-fn pipeline_folder(args: &UpArgs, assets: &std::path::Path) -> Result<std::path::PathBuf> {
+/// The pipeline folder and its contract, checked; `--dag-id` overrides the
+/// DAG it declares.
+fn pipeline_folder(args: &UpArgs, assets: &std::path::Path) -> Result<PipelineFolder> {
     let src = match &args.pipeline {
-        Some(p) => std::fs::canonicalize(p)
-            .map_err(|e| Failure::usage(format!("--pipeline {}: {e}", p.display())))?,
+        Some(p) => p.clone(),
         None => assets.join("pipeline/example"),
     };
-    if !src.join("dags").is_dir() {
-        return Err(Failure::usage(format!(
-            "pipeline folder {} has no dags/ directory (expected dags/, R/, sql/ as in pipeline/example)",
-            src.display()
-        )));
+    let mut folder = PipelineFolder::open(&src)
+        .map_err(|e| Failure::usage(format!("--pipeline {}: {e}", src.display())))?;
+    if let Some(d) = &args.dag_id {
+        folder.spec.dag_id = d.clone();
     }
-    Ok(src)
+    Ok(folder)
 }
 
 /// A baked image that does not exist is bad input, found before anything is made.
@@ -125,7 +126,7 @@ pub fn run(args: UpArgs) -> Result<i32> {
         assets,
         tools,
         lease,
-        pipeline_src,
+        pipeline,
         var_file,
     } = check(&args)?;
 
@@ -154,10 +155,21 @@ pub fn run(args: UpArgs) -> Result<i32> {
         FromPhase::Vars => Phase::Vars,
         FromPhase::Provision => Phase::Provision,
         FromPhase::Configure => Phase::Configure,
+        FromPhase::Migrate => Phase::Migrate,
         FromPhase::Pipeline => Phase::Pipeline,
     });
-    state.pipeline_src = Some(pipeline_src.clone());
-    state.dag_id = Some(args.dag_id.clone());
+    // What is deployed, hashed and tested: the folder minus ignored files.
+    let pipeline_src = dir.pipeline_dir();
+    let files = pipeline
+        .stage(&pipeline_src)
+        .map_err(|e| Failure::usage(format!("--pipeline {}: {e:#}", pipeline.src.display())))?;
+    ui::debug(&format!(
+        "pipeline {} staged: {files} files in {}",
+        pipeline.src.display(),
+        pipeline_src.display()
+    ));
+    state.pipeline_src = Some(pipeline.src.clone());
+    state.dag_id = Some(pipeline.spec.dag_id.clone());
     let mut ctx = Ctx {
         args,
         dir,
@@ -166,6 +178,7 @@ pub fn run(args: UpArgs) -> Result<i32> {
         tools,
         lease,
         pipeline_src,
+        spec: pipeline.spec,
         state,
         run,
         force_from,
@@ -196,7 +209,10 @@ fn phases(ctx: &mut Ctx) -> Result<()> {
     if !ctx.until(UntilPhase::Provision) {
         ctx.timed(Phase::Configure, |c| configure::run(c, &shadow))?;
         if !ctx.until(UntilPhase::Configure) {
-            ctx.timed(Phase::Pipeline, |c| pipeline::run(c, &shadow))?;
+            ctx.timed(Phase::Migrate, |c| migrate::run(c, &shadow))?;
+            if !ctx.until(UntilPhase::Migrate) {
+                ctx.timed(Phase::Pipeline, |c| pipeline::run(c, &shadow))?;
+            }
         }
     }
     ctx.timed(Phase::Lease, phases::lease::run)?;

@@ -7,6 +7,7 @@
 pub mod configure;
 pub mod handoff;
 pub mod lease;
+pub mod migrate;
 pub mod pipeline;
 pub mod provision;
 pub mod vars;
@@ -31,7 +32,10 @@ pub struct Ctx {
     pub assets: PathBuf,
     pub tools: Tools,
     pub lease: Duration,
+    /// The staged (deployable) copy of the pipeline folder.
     pub pipeline_src: PathBuf,
+    /// Its contract (shadowops.toml), `--dag-id` applied.
+    pub spec: crate::pipeline_folder::Spec,
     pub state: EnvState,
     pub run: Run,
     pub force_from: Option<Phase>,

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant, SystemTime};
 const RUN_LIMIT: Duration = Duration::from_secs(1800);
 
 pub fn run(ctx: &mut Ctx, shadow: &Shadow) -> Result<()> {
-    let dag = ctx.args.dag_id.clone();
+    let dag = ctx.spec.dag_id.clone();
     // The DAG run is the proof; when the play changed nothing and the
     // same inputs already passed, that proof still stands.
     let digest = Hasher::new()
@@ -27,6 +27,14 @@ pub fn run(ctx: &mut Ctx, shadow: &Shadow) -> Result<()> {
             ctx.configured.as_ref().map(|c| c.0.as_str()).unwrap_or(""),
         )
         .str("dag", &dag)
+        .str(
+            "migrate",
+            ctx.state
+                .phases
+                .get(Phase::Migrate.as_str())
+                .map(|p| p.digest.as_str())
+                .unwrap_or(""),
+        )
         .finish();
     if let Some(passed) = still_proven(ctx, &digest) {
         ui::phase(
@@ -40,12 +48,25 @@ pub fn run(ctx: &mut Ctx, shadow: &Shadow) -> Result<()> {
     }
     ui::phase(
         "pipeline",
-        &format!("trigger DAG {dag} and follow every task"),
+        &format!("the pipeline's tests, then DAG {dag} and every task"),
     );
     ctx.state.phases.remove(Phase::Pipeline.as_str());
     let started = Instant::now();
-    let since = SystemTime::now();
     let run_id = format!("shadowops__{}", ctx.run.id);
+    let mut run = PipelineRun {
+        dag_id: dag.clone(),
+        run_id: run_id.clone(),
+        state: "none".into(),
+        duration_s: 0.0,
+        tasks: Vec::new(),
+        tests: Vec::new(),
+        email_seen: None,
+        email_subject: None,
+        email_summary: None,
+    };
+    pipeline_tests(ctx, shadow, &mut run)?;
+
+    let since = SystemTime::now();
     let airflow = match start(ctx, shadow, &dag, &run_id) {
         Ok(a) => a,
         Err(e) => {
@@ -63,18 +84,11 @@ pub fn run(ctx: &mut Ctx, shadow: &Shadow) -> Result<()> {
         }
     };
     keep_task_logs(ctx, &airflow, &dag, &run_id, &mut tasks);
-    let mut run = PipelineRun {
-        dag_id: dag.clone(),
-        run_id: run_id.clone(),
-        state: state.clone(),
-        duration_s: 0.0,
-        tasks,
-        email_seen: None,
-        email_subject: None,
-        email_summary: None,
-    };
+    run.state = state.clone();
+    run.tasks = tasks;
+    let mut missing = Vec::new();
     if state == "success" {
-        check_mail(shadow, &mut run, since)?;
+        missing = check_mail(ctx, shadow, &mut run, since)?;
     }
     run.duration_s = started.elapsed().as_secs_f64();
     record(ctx, &run)?;
@@ -86,6 +100,16 @@ pub fn run(ctx: &mut Ctx, shadow: &Shadow) -> Result<()> {
         let report = dag_run::failure(
             &run,
             "all tasks succeeded but the success e-mail never arrived: do not deploy",
+        );
+        return Err(ctx.fail(report, shadow.mail.inbox_dir.as_ref().map(PathBuf::from)));
+    }
+    if !missing.is_empty() {
+        let report = dag_run::failure(
+            &run,
+            &format!(
+                "the success e-mail lacks what shadowops.toml [mail] must_contain asks for: {}",
+                missing.join(", ")
+            ),
         );
         return Err(ctx.fail(report, shadow.mail.inbox_dir.as_ref().map(PathBuf::from)));
     }
@@ -112,6 +136,8 @@ fn start(ctx: &mut Ctx, shadow: &Shadow, dag: &str, run_id: &str) -> Result<Airf
     let pw = std::fs::read_to_string(ctx.dir.airflow_password_file())?
         .trim()
         .to_string();
+    // Parse now rather than wait for the DAG processor's next pass.
+    crate::on_host::reserialize(&ctx.dir, shadow, &ctx.run.dir)?;
     let mut airflow = ctx.airflow(shadow)?;
     airflow.login("admin", &pw)?;
     let dags_dir = ctx.pipeline_src.join("dags");
@@ -149,14 +175,20 @@ fn keep_task_logs(
     }
 }
 
-/// Read the success e-mail from the inbox (local target); no e-mail, no deploy.
-fn check_mail(shadow: &Shadow, run: &mut PipelineRun, since: SystemTime) -> Result<()> {
+/// Read the success e-mail from the inbox (local target); no e-mail, no
+/// deploy. Returns what `[mail] must_contain` asks for and the e-mail lacks.
+fn check_mail(
+    ctx: &Ctx,
+    shadow: &Shadow,
+    run: &mut PipelineRun,
+    since: SystemTime,
+) -> Result<Vec<String>> {
     let Some(inbox) = &shadow.mail.inbox_dir else {
         ui::info(&format!(
             "  e-mail sent via {}; this target has no inbox to check",
             shadow.mail.smtp_host
         ));
-        return Ok(());
+        return Ok(Vec::new());
     };
     let mail = dag_run::wait_for_mail(
         Path::new(inbox),
@@ -165,16 +197,106 @@ fn check_mail(shadow: &Shadow, run: &mut PipelineRun, since: SystemTime) -> Resu
         Duration::from_secs(60),
     )?;
     run.email_seen = Some(mail.is_some());
-    if let Some(m) = mail {
-        run.email_subject = Some(m.subject.clone());
-        run.email_summary = Some(m.body_text.chars().take(400).collect());
-        ui::ok(&format!(
-            "success e-mail: {} ({})",
-            m.subject,
-            m.file.display()
-        ));
+    let Some(m) = mail else {
+        return Ok(Vec::new());
+    };
+    run.email_subject = Some(m.subject.clone());
+    run.email_summary = Some(m.body_text.chars().take(400).collect());
+    ui::ok(&format!(
+        "success e-mail: {} ({})",
+        m.subject,
+        m.file.display()
+    ));
+    Ok(ctx
+        .spec
+        .mail_must_contain
+        .iter()
+        .map(|want| {
+            want.replace("{run_id}", &run.run_id)
+                .replace("{env}", ctx.dir.name.as_str())
+        })
+        .filter(|want| !m.subject.contains(want.as_str()) && !m.body_text.contains(want.as_str()))
+        .map(|want| format!("{want:?}"))
+        .collect())
+}
+
+/// The pipeline's own testthat tests, on the host against the shadow
+/// warehouse (after its migrations), before the DAG: a failing test fails
+/// the phase, names the test and keeps the DAG from running.
+fn pipeline_tests(ctx: &mut Ctx, shadow: &Shadow, run: &mut PipelineRun) -> Result<()> {
+    let Some(tests_dir) = ctx.spec.tests_dir.clone() else {
+        return Ok(());
+    };
+    if !ctx.pipeline_src.join(&tests_dir).is_dir() {
+        ui::debug(&format!("no {tests_dir}/ in the pipeline: no tests to run"));
+        return Ok(());
     }
-    Ok(())
+    ui::info(&format!(
+        "  tests: {tests_dir} on the host, against the shadow warehouse"
+    ));
+    let log = ctx.run.file("pipeline-tests.log");
+    let outcome =
+        crate::on_host::run_tests(&ctx.dir, shadow, &tests_dir, &ctx.run.id, &ctx.run.dir);
+    let done = match outcome {
+        Ok((cases, done)) => {
+            run.tests = cases;
+            done
+        }
+        Err(e) => {
+            let report = FailureReport::new(Phase::Pipeline, "could not run the pipeline's tests")
+                .with_detail(message_detail(&e));
+            return Err(ctx.fail(report, Some(log)));
+        }
+    };
+    let count = |o: &str| run.tests.iter().filter(|t| t.outcome == o).count();
+    if done.success() && run.tests.iter().all(|t| !t.failed()) {
+        ui::ok(&format!(
+            "tests: {} passed, {} skipped",
+            count("passed"),
+            count("skipped")
+        ));
+        return Ok(());
+    }
+    run.state = "tests_failed".into();
+    record(ctx, run)?;
+    let failed: Vec<_> = run.tests.iter().filter(|t| t.failed()).collect();
+    let summary = if failed.is_empty() {
+        format!(
+            "the pipeline's tests in {tests_dir} did not run to the end ({})",
+            done.describe()
+        )
+    } else {
+        format!(
+            "{} of the pipeline's tests failed: {}; the DAG was not run",
+            failed.len(),
+            failed
+                .iter()
+                .map(|t| format!("{} \"{}\"", t.file, t.test))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    let mut report = FailureReport::new(Phase::Pipeline, summary);
+    for t in &failed {
+        report = report.with_detail(crate::report::Detail::Task {
+            task: format!("test {}: {}", t.file, t.test),
+            state: t.outcome.clone(),
+            log_tail: t.message.clone(),
+            log_file: Some(log.clone()),
+        });
+    }
+    if failed.is_empty() {
+        report = report.with_detail(crate::report::Detail::Message {
+            message: format!("shadowops-pipeline test {tests_dir}: {}", done.describe()),
+            tail: done
+                .stdout_tail
+                .iter()
+                .chain(&done.stderr_tail)
+                .cloned()
+                .collect(),
+        });
+    }
+    Err(ctx.fail(report, Some(log)))
 }
 
 /// The result in the run record, env.json, JUnit and the table on stdout.

@@ -137,6 +137,22 @@ pub(crate) fn block_on<F: Future>(fut: F) -> F::Output {
     runtime().block_on(fut)
 }
 
+/// Run `fut` (database I/O, say) to its end, at most `limit`, or stop at
+/// once with `Failure::Interrupted` on a signal. The one way the driver
+/// awaits something that is not a child process or a poll.
+pub fn bounded<T>(what: &str, limit: Duration, fut: impl Future<Output = Result<T>>) -> Result<T> {
+    check_interrupted()?;
+    block_on(async {
+        tokio::select! {
+            r = tokio::time::timeout(limit, fut) => match r {
+                Ok(r) => r,
+                Err(_) => Err(anyhow::anyhow!("{what}: no answer within {}s", limit.as_secs())),
+            },
+            _ = interruption() => Err(Failure::Interrupted.into()),
+        }
+    })
+}
+
 /// Sleep for `d`, or end early with `Failure::Interrupted` on a signal.
 pub fn pause(d: Duration) -> Result<()> {
     check_interrupted()?;

@@ -1,0 +1,175 @@
+//! The env's warehouse as the driver reaches it: through an SSH tunnel over
+//! the host's pinned-host-key connection (the warehouse is private on both
+//! targets: on the env network locally, in the VPC on AWS), with the
+//! contract's credentials held in memory only. Seed data (seed.rs) and
+//! schema migrations (migrations.rs) go through it.
+
+pub mod migrations;
+pub mod seed;
+
+use crate::contract::Shadow;
+use crate::env::EnvDir;
+use crate::supervise;
+use crate::tunnel::Tunnel;
+use anyhow::{Context, Result};
+use std::path::Path;
+use std::time::Duration;
+use tokio_postgres::{Client, NoTls};
+
+/// How the warehouse loads CSV: PostgreSQL's `COPY FROM STDIN`, or batched
+/// multi-row INSERTs (Redshift: COPY reads only from S3 and the like).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bulk {
+    CopyFromStdin,
+    Inserts,
+}
+
+/// An open connection; the tunnel lives as long as it does.
+pub struct Warehouse {
+    pub client: Client,
+    pub bulk: Bulk,
+    /// "user@database on host:port", for messages (never the password).
+    pub label: String,
+    _tunnel: Tunnel,
+}
+
+/// Bound of one statement or file (a seed file, a migration) and of connecting.
+pub fn statement_timeout() -> Duration {
+    supervise::deadline_from_env("SHADOWOPS_SQL_TIMEOUT", Duration::from_secs(1800))
+        .unwrap_or(Duration::from_secs(1800))
+}
+
+impl Warehouse {
+    pub fn connect(dir: &EnvDir, shadow: &Shadow, log_dir: &Path) -> Result<Warehouse> {
+        let w = &shadow.warehouse;
+        let remote = format!("{}:{}", w.host, w.port);
+        let tunnel = Tunnel::open(dir, shadow, &remote, 0, log_dir)
+            .with_context(|| format!("opening an SSH tunnel to the warehouse at {remote}"))?;
+        let label = format!("{}@{} on {remote}", w.user, w.database);
+        let mut cfg = tokio_postgres::Config::new();
+        cfg.host("127.0.0.1")
+            .port(tunnel.local_port)
+            .user(&w.user)
+            .password(w.password.as_bytes())
+            .dbname(&w.database)
+            .application_name("shadowops")
+            .connect_timeout(Duration::from_secs(15));
+        let client = supervise::bounded(
+            &format!("connecting to the warehouse {label}"),
+            Duration::from_secs(30),
+            async move {
+                let (client, conn) = cfg.connect(NoTls).await?;
+                // The connection's I/O runs beside us; it ends with the client.
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+                Ok(client)
+            },
+        )
+        .with_context(|| format!("connecting to the warehouse {label}"))?;
+        let bulk = if w.kind == "redshift"
+            || std::env::var("SHADOWOPS_SEED_CSV").is_ok_and(|v| v == "inserts")
+        {
+            Bulk::Inserts
+        } else {
+            Bulk::CopyFromStdin
+        };
+        Ok(Warehouse {
+            client,
+            bulk,
+            label,
+            _tunnel: tunnel,
+        })
+    }
+}
+
+/// A warehouse error in one line, with SQLSTATE and the statement it came
+/// from when the server says where ("ERROR 42703: column "x" does not exist").
+pub fn describe(e: &tokio_postgres::Error, sql: Option<&str>) -> (String, Vec<String>) {
+    let Some(db) = e.as_db_error() else {
+        return (format!("{e}"), Vec::new());
+    };
+    let mut msg = format!("{} {}: {}", db.severity(), db.code().code(), db.message());
+    if let Some(d) = db.detail() {
+        msg.push_str(&format!(" ({d})"));
+    }
+    let mut tail = Vec::new();
+    if let (Some(sql), Some(tokio_postgres::error::ErrorPosition::Original(pos))) =
+        (sql, db.position())
+    {
+        if let Some((line, stmt)) = statement_at(sql, *pos as usize) {
+            msg.push_str(&format!(" at line {line}"));
+            tail = stmt.lines().map(|l| l.to_string()).collect();
+        }
+    }
+    if let Some(h) = db.hint() {
+        tail.push(format!("hint: {h}"));
+    }
+    (msg, tail)
+}
+
+/// The statement around a 1-based character position in `sql`, and the
+/// line the position is on. Splits on `;` outside quotes and comments.
+pub fn statement_at(sql: &str, pos: usize) -> Option<(usize, String)> {
+    let chars: Vec<char> = sql.chars().collect();
+    if pos == 0 || pos > chars.len() {
+        return None;
+    }
+    let at = pos - 1;
+    let line = chars[..at].iter().filter(|c| **c == '\n').count() + 1;
+    let mut bounds = vec![0usize];
+    let (mut i, mut quote, mut dash, mut block) = (0usize, None::<char>, false, false);
+    while i < chars.len() {
+        let c = chars[i];
+        let next = chars.get(i + 1).copied();
+        if dash {
+            dash = c != '\n';
+        } else if block {
+            if c == '*' && next == Some('/') {
+                block = false;
+                i += 1;
+            }
+        } else if let Some(q) = quote {
+            if c == q {
+                quote = None;
+            }
+        } else if c == '\'' || c == '"' {
+            quote = Some(c);
+        } else if c == '-' && next == Some('-') {
+            dash = true;
+        } else if c == '/' && next == Some('*') {
+            block = true;
+        } else if c == ';' {
+            bounds.push(i + 1);
+        }
+        i += 1;
+    }
+    bounds.push(chars.len());
+    let start = *bounds.iter().filter(|b| **b <= at).next_back()?;
+    let end = *bounds.iter().find(|b| **b > at)?;
+    let stmt: String = chars[start..end].iter().collect();
+    Some((line, stmt.trim().to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_failing_statement_is_found_by_position() {
+        let sql = "CREATE TABLE a (x INT);\n-- a comment; with a semicolon\nALTER TABLE a ADD COLUMN y NUMBR(10,2);\nINSERT INTO a VALUES (';');";
+        let pos = sql.find("NUMBR").unwrap() + 1;
+        let (line, stmt) = statement_at(sql, pos).unwrap();
+        assert_eq!(line, 3);
+        assert!(
+            stmt.ends_with("ALTER TABLE a ADD COLUMN y NUMBR(10,2);"),
+            "{stmt}"
+        );
+        let pos = sql.rfind("';'").unwrap() + 1;
+        assert!(statement_at(sql, pos)
+            .unwrap()
+            .1
+            .starts_with("INSERT INTO a"));
+        assert!(statement_at(sql, 0).is_none() && statement_at(sql, 10_000).is_none());
+    }
+}
