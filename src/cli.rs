@@ -210,6 +210,11 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write a working pipeline folder to start from (docs/pipeline.md).
+    Init {
+        /// A new or empty folder.
+        dir: PathBuf,
+    },
     /// Check the tools shadowops needs: found, versions, what to install.
     Doctor {
         #[arg(long)]

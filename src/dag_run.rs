@@ -337,6 +337,22 @@ mod tests {
                     log_tail: "Error: relation missing_table does not exist".into(),
                 },
             ],
+            tests: vec![
+                crate::on_host::TestCase {
+                    file: "test-sums.R".into(),
+                    test: "sums add up".into(),
+                    outcome: "passed".into(),
+                    seconds: 0.1,
+                    message: String::new(),
+                },
+                crate::on_host::TestCase {
+                    file: "test-schema.R".into(),
+                    test: "the column exists".into(),
+                    outcome: "failed".into(),
+                    seconds: 0.2,
+                    message: "Expected TRUE, got FALSE".into(),
+                },
+            ],
             email_seen: Some(false),
             email_subject: None,
             email_summary: None,
@@ -347,7 +363,14 @@ mod tests {
         assert!(xml.contains("name=\"extract\"") && xml.contains("name=\"analyse\""));
         assert!(xml.contains("relation missing_table does not exist"));
         assert!(xml.contains("success-email"));
+        assert!(
+            xml.contains("name=\"the column exists\"") && xml.contains("Expected TRUE, got FALSE")
+        );
+        assert!(xml.contains("classname=\"shadow_pipeline.test-sums\""));
         let text = table(&run);
+        assert!(
+            text.contains("tests: 1 passed, 1 failed") && text.contains("FAILED test-schema.R")
+        );
         assert!(text.contains("analyse") && text.contains("NOT received"));
     }
 

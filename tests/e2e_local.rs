@@ -4,7 +4,6 @@
 
 mod common;
 use common::*;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -20,50 +19,6 @@ fn containers(env: &str, running_only: bool) -> Vec<String> {
 
 fn status(sb: &Sandbox, env: &str) -> serde_json::Value {
     json(&sb.run(&["status", "--env", env, "--json"]).expect(0).stdout)
-}
-
-fn contract(sb: &Sandbox, env: &str) -> serde_json::Value {
-    json(&std::fs::read_to_string(sb.env_dir(env).join("contract.json")).unwrap())
-}
-
-/// psql against the env's warehouse, the password in a 0600 PGPASSFILE (never argv).
-fn psql(sb: &Sandbox, env: &str, sql: &str) -> Result<String, String> {
-    let c = contract(sb, env);
-    let w = &c["warehouse"];
-    let pgpass = sb.dir.path().join(format!("pgpass-{env}"));
-    std::fs::write(
-        &pgpass,
-        format!("*:*:*:*:{}\n", w["password"].as_str().unwrap()),
-    )
-    .unwrap();
-    std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let out = Command::new("psql")
-        .args([
-            "-X",
-            "-A",
-            "-t",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-h",
-            w["host"].as_str().unwrap(),
-            "-p",
-            &w["port"].to_string(),
-            "-U",
-            w["user"].as_str().unwrap(),
-            "-d",
-            w["database"].as_str().unwrap(),
-            "-c",
-            sql,
-        ])
-        .env("PGPASSFILE", &pgpass)
-        .env("PGCONNECT_TIMEOUT", "5")
-        .output()
-        .expect("psql");
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
-    }
 }
 
 /// ssh with strict checking against the env's pinned known_hosts only.
@@ -323,11 +278,12 @@ fn e2e_faults_in_configure_and_pipeline_are_reported_and_resumed() {
     let sb = Sandbox::real();
     let env = "e2e-faults";
     let _cleanup = sb.cleanup(vec![env]);
-    // 1. An Ansible task fails (the seed SQL of this pipeline is broken): exit 12.
+    // 1. The seed SQL of this pipeline is broken: the migrate phase fails
+    // (exit 14) naming the file and the warehouse's error.
     let bad_seed = sb.dir.path().join("bad-seed");
     copy_tree(&repo().join("pipeline/example"), &bad_seed);
     std::fs::write(
-        bad_seed.join("sql/seed.sql"),
+        bad_seed.join("seed/seed.sql"),
         "SELECT * FROM table_that_does_not_exist;\n",
     )
     .unwrap();
@@ -340,19 +296,16 @@ fn e2e_faults_in_configure_and_pipeline_are_reported_and_resumed() {
         "--pipeline",
         bad_seed.to_str().unwrap(),
     ]);
-    r.expect(12);
+    r.expect(14);
     for want in [
-        "configure failed",
-        "host:  shadow",
-        "task:",
+        "migrate failed",
+        "seed file seed/seed.sql failed",
         "table_that_does_not_exist",
-        "ansible-playbook.jsonl",
-        "shadowops ssh --env e2e-faults",
+        "shadowops up --env e2e-faults",
     ] {
         assert!(r.stderr.contains(want), "missing {want:?}:\n{}", r.stderr);
     }
-    let logs = sb.run(&["logs", "--env", env, "--phase", "configure"]);
-    assert!(logs.expect(0).stdout.contains("table_that_does_not_exist"));
+    assert_eq!(status(&sb, env)["last_failure"]["phase"], "migrate");
 
     // 2. Fixed: up resumes without re-applying Terraform, and finishes.
     sb.run(&["up", "--env", env, "--ttl", "45m"]).expect(0);
@@ -637,11 +590,10 @@ fn e2e_bake_then_up_from_the_baked_image_only_converges() {
         );
     }
     // ...and the env's own configuration was applied: its SMTP host and
-    // passwords, its warehouse settings and seed.
+    // passwords and its warehouse settings (the seed is the migrate phase's).
     for changed in [
         "airflow : Write airflow.cfg",
         "pipeline : Write the warehouse settings for R",
-        "pipeline : Load seed.sql into the warehouse",
     ] {
         assert_eq!(
             tasks.get(changed).map(String::as_str),

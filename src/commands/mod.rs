@@ -4,6 +4,7 @@ pub mod bake;
 pub mod destroy;
 pub mod doctor;
 pub mod extend;
+pub mod init;
 pub mod inventory;
 pub mod list;
 pub mod logs;
@@ -55,6 +56,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             json,
         } => reap::run(dry_run, target, margin, json),
         Command::Doctor { json } => doctor::run(json),
+        Command::Init { dir } => init::run(&dir),
         Command::Bake { target, allow_cidr } => bake::run(target, allow_cidr.as_deref()),
         Command::PruneImages => local::prune_images(),
         Command::Reaper { env } => {

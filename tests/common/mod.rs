@@ -2,7 +2,7 @@
 //! with its own SHADOWOPS_HOME, and build asset trees around fixtures.
 #![allow(dead_code)]
 
-use std::os::unix::fs::symlink;
+use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -242,4 +242,48 @@ pub fn podman(args: &[&str]) -> String {
         .output()
         .expect("podman");
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn contract(sb: &Sandbox, env: &str) -> serde_json::Value {
+    json(&std::fs::read_to_string(sb.env_dir(env).join("contract.json")).unwrap())
+}
+
+/// psql against the env's warehouse, the password in a 0600 PGPASSFILE (never argv).
+pub fn psql(sb: &Sandbox, env: &str, sql: &str) -> Result<String, String> {
+    let c = contract(sb, env);
+    let w = &c["warehouse"];
+    let pgpass = sb.dir.path().join(format!("pgpass-{env}"));
+    std::fs::write(
+        &pgpass,
+        format!("*:*:*:*:{}\n", w["password"].as_str().unwrap()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = Command::new("psql")
+        .args([
+            "-X",
+            "-A",
+            "-t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            w["host"].as_str().unwrap(),
+            "-p",
+            &w["port"].to_string(),
+            "-U",
+            w["user"].as_str().unwrap(),
+            "-d",
+            w["database"].as_str().unwrap(),
+            "-c",
+            sql,
+        ])
+        .env("PGPASSFILE", &pgpass)
+        .env("PGCONNECT_TIMEOUT", "5")
+        .output()
+        .expect("psql");
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
 }
