@@ -45,7 +45,7 @@ setMethod("dbConnect", "WarehouseDriver",
     }
     context <- paste0("cannot connect to ", .redact_url(settings$jdbc_url), " as ", settings$user)
     jconn <- .jdbc(rJava::.jcall(driver, "Ljava/sql/Connection;", "connect", settings$jdbc_url, jprops),
-                   context, secret = settings$password)
+                   context, secret = settings$password, context_first = TRUE)
     if (rJava::is.jnull(jconn)) {
       # Driver.connect returns null when the URL is not for this driver.
       stop("driver ", settings$driver_class, " does not accept URL ",

@@ -1,7 +1,9 @@
 # Errors. Every failure of a JDBC call becomes one R error of class
-# "shadowopsdb_error" whose message is "<what we were doing>: <the
-# warehouse's message> [SQLSTATE xxxxx]" and whose $sqlstate field holds the
-# code, so callers can match on either. Messages pass through .redact():
+# "shadowopsdb_error" whose message is "<the warehouse's message> [SQLSTATE
+# xxxxx] (<what we were doing>)" -- the reason first, as the server gave it,
+# because a task's log shows the first line -- and whose $sqlstate field
+# holds the code, so callers can match on either. Connecting is the
+# exception: "cannot connect to <url> as <user>: <reason>" reads better. Messages pass through .redact():
 # the password may reach a message only through the URL or a driver that
 # echoes it, and it must never be printed.
 
@@ -49,19 +51,20 @@
 }
 
 # Turn an rJava error into a shadowopsdb_error with context.
-.rethrow <- function(e, context, secret = NULL) {
+.rethrow <- function(e, context, secret = NULL, context_first = FALSE) {
   if (inherits(e, "shadowopsdb_error")) stop(e)
   msg <- .java_message(e)
   nxt <- .next_message(e)
   if (!is.null(nxt) && !grepl(nxt, msg, fixed = TRUE)) msg <- paste0(msg, " (", nxt, ")")
   state <- .sql_state(e)
-  full <- paste0(context, ": ", msg, if (!is.na(state)) paste0(" [SQLSTATE ", state, "]"))
+  if (!is.na(state)) msg <- paste0(msg, " [SQLSTATE ", state, "]")
+  full <- if (context_first) paste0(context, ": ", msg) else paste0(msg, " (", context, ")")
   .stop_db(.redact(full, secret), state)
 }
 
 # Evaluate `expr` (JDBC calls), rethrowing any error with `context`.
-.jdbc <- function(expr, context, secret = NULL) {
-  tryCatch(expr, error = function(e) .rethrow(e, context, secret))
+.jdbc <- function(expr, context, secret = NULL, context_first = FALSE) {
+  tryCatch(expr, error = function(e) .rethrow(e, context, secret, context_first))
 }
 
 # A short form of a statement for error messages: its first line, cut.

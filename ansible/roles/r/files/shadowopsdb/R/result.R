@@ -62,7 +62,7 @@ setMethod("dbSendStatement", c("WarehouseConnection", "character"),
       }
       is_rs <- rJava::.jcall(stmt, "Z", "getMoreResults")
     }
-  }, .sql_head(res@sql))
+  }, paste("running", .sql_head(res@sql)))
   .count(res@conn, "statements")
   state$rows_affected <- total
   state$executed <- TRUE
@@ -73,7 +73,7 @@ setMethod("dbBind", "WarehouseResult", function(res, params, ...) {
   state <- res@state
   if (is.null(state$stmt)) stop("the result was cleared (dbClearResult)", call. = FALSE)
   b <- .binders(params)
-  what <- .sql_head(res@sql)
+  what <- paste("running", .sql_head(res@sql))
   if (!is.null(state$rs)) {
     rJava::.jcall(state$rs, "V", "close")
     state$rs <- NULL

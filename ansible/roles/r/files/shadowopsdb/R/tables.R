@@ -21,7 +21,6 @@
 # Methods for character and Id names (DBI's own Id methods would turn an Id
 # into quoted SQL, which the catalog lookup cannot take apart).
 .name_classes <- c("character", "Id")
-cls <- NULL  # the loop variable below, declared for R CMD check
 
 .exists_table <- function(conn, name, ...) {
   t <- .table_name(conn, name)
@@ -137,3 +136,5 @@ for (cls in .name_classes) {
   })
   rows
 }
+
+rm(cls)  # the loop variable of the method registrations above
