@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Test the bundled pipeline (pipeline/example):
-#   1. R unit tests (testthat): analysis functions, the JDBC helper and the
-#      tasks end to end against a throwaway PostgreSQL 15 cluster on 127.0.0.1
-#      that this script creates in a temp dir and removes on exit;
+# Test the warehouse package and the bundled pipeline (pipeline/example):
+#   1. R tests (testthat) against a throwaway PostgreSQL 15 cluster on
+#      127.0.0.1 that this script creates in a temp dir and removes on exit:
+#      first shadowopsdb's own (the DBI backend the hosts get, installed here
+#      into the repo's .r-lib), then the example's (analysis functions and
+#      the tasks end to end);
 #   2. the DAG tests (pytest with Airflow, in the project venv): integrity
 #      (imports, tasks, order, settings), then the whole DAG run twice with
 #      `airflow dags test` against that database and a local SMTP sink: the
@@ -18,6 +20,7 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
 venv="$repo/.venv"
 pipeline_tests="pipeline/example/tests/testthat"
+rpkg="ansible/roles/r/files/shadowopsdb"
 
 log() { echo "test-pipeline: $*" >&2; }
 
@@ -28,6 +31,15 @@ as_root() {
 # --- tools --------------------------------------------------------------------
 
 scripts/setup-r.sh
+
+# shadowopsdb into a repo-local library (gitignored), always from the
+# working tree (a pure-R package installs in a few seconds). R_LIBS reaches
+# every R process below, also the Rscript tasks that Airflow starts.
+export R_LIBS="$repo/.r-lib"
+mkdir -p "$R_LIBS"
+log "installing $rpkg into $R_LIBS"
+R CMD INSTALL --no-docs --no-multiarch --library="$R_LIBS" "$rpkg" >"$R_LIBS/install.log" 2>&1 \
+  || { cat "$R_LIBS/install.log" >&2; log "R CMD INSTALL $rpkg failed"; exit 1; }
 
 pg_bin=""
 find_pg_bin() {
@@ -121,8 +133,11 @@ DCF
 
 # --- tests ----------------------------------------------------------------------
 
-log "R tests ($pipeline_tests)"
+log "R tests ($rpkg/tests/testthat, then $pipeline_tests)"
 set +e
+SHADOW_TEST_WAREHOUSE_SETTINGS="$settings" Rscript tests/pipeline/run_r_tests.R "$rpkg/tests/testthat" \
+  | tee "$work/r-pkg-tests.log"
+r_pkg_rc=${PIPESTATUS[0]}
 SHADOW_TEST_WAREHOUSE_SETTINGS="$settings" Rscript tests/pipeline/run_r_tests.R "$pipeline_tests" \
   | tee "$work/r-tests.log"
 r_rc=${PIPESTATUS[0]}
@@ -136,9 +151,20 @@ py_rc=$?
 set -e
 
 # Totals over both suites for the closing line.
-read -r r_passed r_failed < <(
-  sed -n 's/^\([0-9][0-9]*\) passed, \([0-9][0-9]*\) failed$/\1 \2/p' "$work/r-tests.log" | tail -n 1)
-: "${r_passed:=0}" "${r_failed:=1}"
+# Each R suite's closing "N passed, N failed" line; a suite without one
+# (it crashed) counts as one failure.
+r_totals() {
+  local passed failed
+  read -r passed failed < <(
+    sed -n 's/^\([0-9][0-9]*\) passed, \([0-9][0-9]*\) failed$/\1 \2/p' "$1" | tail -n 1)
+  : "${passed:=0}" "${failed:=1}"
+  if (($2 != 0 && failed == 0)); then failed=1; fi
+  echo "$passed $failed"
+}
+read -r pkg_passed pkg_failed < <(r_totals "$work/r-pkg-tests.log" "$r_pkg_rc")
+read -r ex_passed ex_failed < <(r_totals "$work/r-tests.log" "$r_rc")
+r_passed=$((pkg_passed + ex_passed))
+r_failed=$((pkg_failed + ex_failed))
 read -r py_passed py_failed < <("$venv/bin/python" - "$work/pytest.xml" <<'PY'
 import sys, xml.etree.ElementTree as ET
 try:
@@ -153,7 +179,6 @@ skipped = sum(int(s.get("skipped", 0)) for s in suites)
 print(total - failed - skipped, failed)
 PY
 )
-if ((r_rc != 0 && r_failed == 0)); then r_failed=1; fi
 if ((py_rc != 0 && py_failed == 0)); then py_failed=1; fi
 
 log "R: $r_passed passed, $r_failed failed; DAG: $py_passed passed, $py_failed failed"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-SEED = REPO / "pipeline" / "example" / "sql" / "seed.sql"
+SEED = REPO / "pipeline" / "example" / "seed" / "seed.sql"
 
 # (pattern, why it breaks on Redshift)
 NOT_ON_REDSHIFT = [

@@ -20,7 +20,7 @@ main <- function(args) {
   task <- args[[1]]
   status <- tryCatch({
     r_dir <- script_dir()
-    for (f in c("jdbc.R", "analysis.R", "tasks.R")) source(file.path(r_dir, f), local = globalenv())
+    for (f in c("analysis.R", "tasks.R")) source(file.path(r_dir, f), local = globalenv())
     started <- Sys.time()
     line <- run_task(task, pipeline_dir = dirname(r_dir))
     message(sprintf("shadow-pipeline: task %s finished in %.1f s", task,

@@ -5,7 +5,7 @@
 -- Idempotent: tables are created if missing, then emptied and refilled. Run it
 -- in ONE transaction so a reader never sees empty tables:
 --   Rscript R/run.R seed            (what configure does; wraps it in a transaction)
---   psql -1 -v ON_ERROR_STOP=1 -f sql/seed.sql
+--   psql -1 -v ON_ERROR_STOP=1 -f seed/seed.sql
 --
 -- The same file seeds PostgreSQL (the local target) and Redshift (the aws
 -- target), so it keeps to what both run the same way:

@@ -1,6 +1,8 @@
 # Load the pipeline's R code (not an installed package: the tasks run it with
-# Rscript R/run.R, which sources the same files).
-for (f in c("jdbc.R", "analysis.R", "tasks.R")) {
+# Rscript R/run.R, which sources the same files). Warehouse access is the
+# shadowopsdb package, installed on every shadow host (and by
+# scripts/test-pipeline.sh into the repo's .r-lib for these tests).
+for (f in c("analysis.R", "tasks.R")) {
   sys.source(testthat::test_path("..", "..", "R", f), envir = environment())
 }
 
@@ -12,14 +14,14 @@ test_warehouse_settings <- function() {
   if (!nzchar(path)) {
     testthat::skip("no test warehouse: set SHADOW_TEST_WAREHOUSE_SETTINGS to the DCF settings of a throwaway PostgreSQL database")
   }
-  wh_settings(path)
+  shadowopsdb::read_settings(path)
 }
 
-# Write a settings file for tests of the settings reader.
-write_settings <- function(fields) {
-  path <- tempfile(fileext = ".dcf")
-  write.dcf(as.data.frame(fields, stringsAsFactors = FALSE), path)
-  path
+# A connection to the test warehouse, closed when the calling test ends.
+test_connection <- function(env = parent.frame()) {
+  con <- shadowopsdb::connect(test_warehouse_settings())
+  withr::defer(dbDisconnect(con), envir = env)
+  con
 }
 
 # A small, hand-checkable order set: two regions over three months.

@@ -4,44 +4,40 @@
 run_ids <- sprintf("testthat__%d__%s", Sys.getpid(), c("a", "b"))
 
 test_that("seed, extract, analyse and load produce consistent results", {
-  settings <- test_warehouse_settings()
-  con <- wh_connect(settings)
-  on.exit(wh_disconnect(con))
-  seed_file <- testthat::test_path("..", "..", "sql", "seed.sql")
+  con <- test_connection()
+  seed_file <- testthat::test_path("..", "..", "seed", "seed.sql")
   expect_match(task_seed(con, seed_file), "regions=5 customers=600 orders=4800")
   # Seeding twice leaves the same rows.
   expect_match(task_seed(con, seed_file), "regions=5 customers=600 orders=4800")
 
   id <- run_ids[[1]]
-  completed <- wh_query(con, "SELECT COUNT(*) AS n, SUM(amount) AS revenue FROM orders WHERE status = ?",
-                        list("completed"))
+  completed <- dbGetQuery(con, "SELECT COUNT(*) AS n, SUM(amount) AS revenue FROM orders WHERE status = ?",
+                          params = list("completed"))
   expect_match(task_extract(con, id), sprintf("staged %d orders", completed$n))
   expect_match(task_analyse(con, id), "120 region-months, 6 trends")
   line <- task_load(con, id)
   expect_match(line, sprintf("^run_id=%s orders=%d region_months=120 regions=5 revenue_total=%.2f ",
                              id, completed$n, completed$revenue))
 
-  stored <- wh_query(con, "SELECT summary, revenue_total, top_region FROM rpt_run_summary WHERE run_id = ?",
-                     list(id))
+  stored <- dbGetQuery(con, "SELECT summary, revenue_total, top_region FROM rpt_run_summary WHERE run_id = ?",
+                       params = list(id))
   expect_equal(stored$summary, line)
   expect_equal(stored$revenue_total, round(completed$revenue, 2))
   # The seed gives North the steepest growth: it ends up the top region.
   expect_equal(stored$top_region, "North")
-  trend <- wh_query(con, "SELECT region, slope FROM rpt_region_trend WHERE run_id = ? ORDER BY slope",
-                    list(id))
+  trend <- dbGetQuery(con, "SELECT region, slope FROM rpt_region_trend WHERE run_id = ? ORDER BY slope",
+                      params = list(id))
   expect_equal(trend$region[1], "West")
   expect_true(trend$slope[trend$region == "North"] > 0)
 })
 
 test_that("a rerun replaces the run's rows and leaves other runs alone", {
-  settings <- test_warehouse_settings()
-  con <- wh_connect(settings)
-  on.exit(wh_disconnect(con))
+  con <- test_connection()
   tables <- c("stg_orders", "wrk_region_month", "wrk_region_trend",
               "rpt_region_month", "rpt_region_trend", "rpt_run_summary")
   count_rows <- function(id) {
     vapply(tables, function(t) {
-      wh_query(con, sprintf("SELECT COUNT(*) AS n FROM %s WHERE run_id = ?", t), list(id))$n
+      dbGetQuery(con, sprintf("SELECT COUNT(*) AS n FROM %s WHERE run_id = ?", t), params = list(id))$n
     }, numeric(1))
   }
   run_all <- function(id) {
@@ -61,8 +57,7 @@ test_that("a rerun replaces the run's rows and leaves other runs alone", {
 })
 
 test_that("a task without its input fails with a clear message", {
-  con <- wh_connect(test_warehouse_settings())
-  on.exit(wh_disconnect(con))
+  con <- test_connection()
   ensure_tables(con, c("stg_orders", "wrk_region_month", "wrk_region_trend"))
   expect_error(task_analyse(con, "never-extracted"), "no staged orders for run never-extracted: did extract run\\?")
   expect_error(task_load(con, "never-extracted"), "did analyse run\\?")
