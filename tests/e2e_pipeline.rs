@@ -230,3 +230,31 @@ fn e2e_own_pipeline_dependencies_seed_migrations_tests_and_each_failure() {
     sb.run(&["destroy", "--env", env]).expect(0);
     sb.run(&["destroy", "--env", env]).expect(0);
 }
+
+#[test]
+#[ignore = "end to end on podman (minutes); run by `make test`"]
+fn e2e_init_writes_a_pipeline_that_up_runs_unchanged() {
+    let sb = Sandbox::real();
+    let env = "e2e-init";
+    let _cleanup = sb.cleanup(vec![env]);
+    let p = sb.dir.path().join("mine");
+    sb.run(&["init", p.to_str().unwrap()]).expect(0);
+    let junit = sb.dir.path().join("junit.xml");
+    let r = up(&sb, env, &p, &junit);
+    r.expect(0);
+    has(
+        &r,
+        &[
+            "seed 02_events.csv loaded (5 rows)",
+            "migration V1__create_daily_totals.sql applied",
+            "tests: 2 passed, 0 skipped",
+            "success e-mail",
+            "days=3 total=45.00",
+        ],
+    );
+    // A second init into the same folder changes nothing.
+    let again = sb.run(&["init", p.to_str().unwrap()]);
+    again.expect(2);
+    has(&again, &["is not empty"]);
+    sb.run(&["destroy", "--env", env]).expect(0);
+}
