@@ -119,6 +119,14 @@ fn var_file(f: &std::path::Path) -> Result<std::path::PathBuf> {
 }
 
 pub fn run(args: UpArgs) -> Result<i32> {
+    let mut ctx = begin(args)?;
+    let outcome = phases(&mut ctx);
+    finish(ctx, outcome)
+}
+
+/// Check every input, then take the env's lock, start the run record and
+/// stage the pipeline: the context the phases share (`up`, `compare`).
+pub fn begin(args: UpArgs) -> Result<Ctx> {
     // 1. Validate every input before anything is created.
     let Checked {
         dir,
@@ -131,7 +139,7 @@ pub fn run(args: UpArgs) -> Result<i32> {
     } = check(&args)?;
 
     // 2. From here on the env directory exists.
-    let _lock = dir.lock(Duration::from_secs(10))?;
+    let lock = dir.lock(Duration::from_secs(10))?;
     let mut state = dir.load_state()?.unwrap_or_default();
     if state.status == Status::Destroyed {
         // A fresh life for a destroyed env: keep its run records, forget the rest.
@@ -170,7 +178,8 @@ pub fn run(args: UpArgs) -> Result<i32> {
     ));
     state.pipeline_src = Some(pipeline.src.clone());
     state.dag_id = Some(pipeline.spec.dag_id.clone());
-    let mut ctx = Ctx {
+    let ctx = Ctx {
+        _lock: lock,
         args,
         dir,
         home,
@@ -179,6 +188,8 @@ pub fn run(args: UpArgs) -> Result<i32> {
         lease,
         pipeline_src,
         spec: pipeline.spec,
+        schema: None,
+        run_label: None,
         state,
         run,
         force_from,
@@ -186,8 +197,7 @@ pub fn run(args: UpArgs) -> Result<i32> {
         configured: None,
         airflow: None,
     };
-    let outcome = phases(&mut ctx);
-    finish(ctx, outcome)
+    Ok(ctx)
 }
 
 /// The phases in order; `--until` stops early.
@@ -222,7 +232,7 @@ fn phases(ctx: &mut Ctx) -> Result<()> {
 /// The end of a run, whatever happened: env.json and the run record say
 /// how it ended; a failure is reported and the env kept (it still expires)
 /// or destroyed (`--on-failure destroy`, CI); success prints the result.
-fn finish(mut ctx: Ctx, outcome: Result<()>) -> Result<i32> {
+pub fn finish(mut ctx: Ctx, outcome: Result<()>) -> Result<i32> {
     let failure = outcome
         .as_ref()
         .err()

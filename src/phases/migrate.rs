@@ -56,14 +56,15 @@ pub fn run(ctx: &mut Ctx, shadow: &Shadow) -> Result<()> {
     ui::phase(
         "migrate",
         &format!(
-            "{} seed file(s), {} migration(s) -> warehouse {}@{} (SSH tunnel)",
+            "{} seed file(s), {} migration(s) -> warehouse {}@{}{} (SSH tunnel)",
             seeds.len(),
             files.len(),
             w.database,
-            w.host
+            w.host,
+            ctx.schema.as_deref().map(|s| format!(", schema {s}")).unwrap_or_default()
         ),
     );
-    let mut wh = match Warehouse::connect(&ctx.dir, shadow, &ctx.run.dir) {
+    let mut wh = match Warehouse::connect(&ctx.dir, shadow, &ctx.run.dir, ctx.schema.as_deref()) {
         Ok(wh) => wh,
         Err(e) => {
             let report = FailureReport::new(Phase::Migrate, "cannot reach the warehouse")

@@ -26,6 +26,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 /// Everything an `up` knows once its input is validated; what the phases share.
 pub struct Ctx {
+    /// Held for the whole run: one `up` (or `compare`) per env at a time.
+    pub _lock: crate::env::EnvLock,
     pub args: UpArgs,
     pub dir: EnvDir,
     pub home: PathBuf,
@@ -36,6 +38,10 @@ pub struct Ctx {
     pub pipeline_src: PathBuf,
     /// Its contract (shadowops.toml), `--dag-id` applied.
     pub spec: crate::pipeline_folder::Spec,
+    /// `shadowops compare`: the warehouse schema this run of the pipeline
+    /// works in and the run's label (base, change, noise1...); None for `up`.
+    pub schema: Option<String>,
+    pub run_label: Option<String>,
     pub state: EnvState,
     pub run: Run,
     pub force_from: Option<Phase>,

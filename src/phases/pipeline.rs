@@ -27,6 +27,7 @@ pub fn run(ctx: &mut Ctx, shadow: &Shadow) -> Result<()> {
             ctx.configured.as_ref().map(|c| c.0.as_str()).unwrap_or(""),
         )
         .str("dag", &dag)
+        .str("schema", ctx.schema.as_deref().unwrap_or(""))
         .str(
             "migrate",
             ctx.state
@@ -52,7 +53,15 @@ pub fn run(ctx: &mut Ctx, shadow: &Shadow) -> Result<()> {
     );
     ctx.state.phases.remove(Phase::Pipeline.as_str());
     let started = Instant::now();
-    let run_id = format!("shadowops__{}", ctx.run.id);
+    let run_id = match &ctx.run_label {
+        Some(label) => format!("shadowops__{}__{label}", ctx.run.id),
+        None => format!("shadowops__{}", ctx.run.id),
+    };
+    if let Err(e) = crate::on_host::set_schema(&ctx.dir, shadow, ctx.schema.as_deref(), &ctx.run.dir) {
+        let report = FailureReport::new(Phase::Pipeline, "could not point the pipeline at its warehouse schema")
+            .with_detail(message_detail(&e));
+        return Err(ctx.fail(report, None));
+    }
     let mut run = PipelineRun {
         dag_id: dag.clone(),
         run_id: run_id.clone(),

@@ -40,7 +40,14 @@ pub fn statement_timeout() -> Duration {
 }
 
 impl Warehouse {
-    pub fn connect(dir: &EnvDir, shadow: &Shadow, log_dir: &Path) -> Result<Warehouse> {
+    /// Connect through a new tunnel; with `schema`, unqualified names resolve
+    /// in that schema (`SET search_path`, as shadowopsdb does on the host).
+    pub fn connect(
+        dir: &EnvDir,
+        shadow: &Shadow,
+        log_dir: &Path,
+        schema: Option<&str>,
+    ) -> Result<Warehouse> {
         let w = &shadow.warehouse;
         let remote = format!("{}:{}", w.host, w.port);
         let tunnel = Tunnel::open(dir, shadow, &remote, 0, log_dir)
@@ -54,6 +61,7 @@ impl Warehouse {
             .dbname(&w.database)
             .application_name("shadowops")
             .connect_timeout(Duration::from_secs(15));
+        let search_path = schema.map(|s| format!("SET search_path TO {}", quote_ident(s)));
         let client = supervise::bounded(
             &format!("connecting to the warehouse {label}"),
             Duration::from_secs(30),
@@ -63,6 +71,9 @@ impl Warehouse {
                 tokio::spawn(async move {
                     let _ = conn.await;
                 });
+                if let Some(sql) = search_path {
+                    client.batch_execute(&sql).await?;
+                }
                 Ok(client)
             },
         )
@@ -81,6 +92,11 @@ impl Warehouse {
             _tunnel: tunnel,
         })
     }
+}
+
+/// A SQL identifier in double quotes (PostgreSQL and Redshift).
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 /// A warehouse error in one line, with SQLSTATE and the statement it came

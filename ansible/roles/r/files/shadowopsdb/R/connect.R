@@ -55,9 +55,26 @@ setMethod("dbConnect", "WarehouseDriver",
     state$jconn <- jconn
     state$in_tx <- FALSE
     state$stats <- c(statements = 0, batches = 0, batch_rows = 0)
-    new("WarehouseConnection", url = settings$jdbc_url, user = settings$user,
-        driver_class = settings$driver_class, state = state)
+    conn <- new("WarehouseConnection", url = settings$jdbc_url, user = settings$user,
+                driver_class = settings$driver_class, state = state)
+    # `shadowops compare` runs each version of a pipeline in a schema of its
+    # own: the schema file beside the settings names it, and unqualified
+    # table names then resolve there (search_path works the same on Redshift).
+    schema <- .schema_override(settings$path)
+    if (nzchar(schema)) {
+      DBI::dbExecute(conn, paste0("SET search_path TO ", DBI::dbQuoteIdentifier(conn, schema)))
+    }
+    conn
   })
+
+# The schema named in `warehouse.schema` beside the settings file, or "".
+.schema_override <- function(settings_path) {
+  if (is.null(settings_path)) return("")
+  f <- file.path(dirname(settings_path), "warehouse.schema")
+  if (!file.exists(f)) return("")
+  line <- trimws(readLines(f, n = 1L, warn = FALSE))
+  if (length(line) == 0L) "" else line
+}
 
 #' Shorthand: connect(settings, ...) is dbConnect(Warehouse(), settings, ...).
 connect <- function(settings = default_settings_path(), ...) {
