@@ -275,6 +275,17 @@ class ResolverError(unittest.TestCase):
         self.assertNotIn("\n", one)
         self.assertIn("botocore==1.29.0 depends on urllib3>=1.25.4,<1.27 and urllib3==2.8.0", one)
 
+    def test_uv_network_error_keeps_the_url_and_the_root_cause(self):
+        text = ("Using Python 3.11.2 environment at: /opt/airflow/venv\n"
+                "error: Request failed after 3 retries in 11.2s\n"
+                "  cause: Failed to fetch: https://pypi.org/simple/humanize/\n"
+                "  cause: error sending request for url (https://pypi.org/simple/humanize/)\n"
+                "  cause: client error (Connect)\n"
+                "  cause: Network is unreachable (os error 101)\n")
+        self.assertEqual(d.resolver_error(text),
+                         "Request failed after 3 retries in 11.2s: Failed to fetch: https://pypi.org/simple/humanize/"
+                         " (Network is unreachable (os error 101))")
+
     def test_fallbacks(self):
         self.assertEqual(d.resolver_error("x\nerror: the wheels are not there\n"), "the wheels are not there")
         self.assertEqual(d.resolver_error("just text\n"), "just text")

@@ -333,6 +333,14 @@ def resolver_error(text, requirements="requirements.txt"):
         sentence = m.group(1)
         sentence = re.sub(r"\s*(hint|help):.*$", "", sentence)
         return "cannot install the requirements under Airflow's constraints: " + " ".join(sentence.split())
+    # uv: "error: WHAT" then "cause: ..." lines, outermost first.
+    for i, line in enumerate(lines):
+        if re.match(r"^\s*error:", line):
+            causes = [re.sub(r"^\s*cause:\s*", "", l) for l in lines[i + 1:] if re.match(r"^\s*cause:", l)]
+            what = re.sub(r"^\s*error:\s*", "", line)
+            if causes:
+                what += f": {causes[0]}" + (f" ({causes[-1]})" if len(causes) > 1 else "")
+            return what
     errors = [l.strip() for l in lines if re.match(r"^\s*(ERROR|error|×)", l)]
     if errors:
         return re.sub(r"^(ERROR:|error:|×)\s*", "", errors[-1])
