@@ -203,6 +203,7 @@ LOOKUP = [
     "https://cloud.r-project.org/src/contrib: cannot open URL 'https://cloud.r-project.org/src/contrib/PACKAGES'",
     "reachable\thttps://mirror.example/cran\t19000",
     "found\tzoo\thttps://mirror.example/cran\t1.8-12",
+    "needs\tlattice",
 ]
 
 
@@ -213,6 +214,7 @@ class RepoLookup(unittest.TestCase):
         self.assertEqual(lk["repos"][0]["detail"], "Couldn't resolve host name")
         self.assertEqual(lk["repos"][1]["detail"], "cannot open URL")
         self.assertEqual(lk["found"], {"zoo": "https://mirror.example/cran"})
+        self.assertEqual(lk["needs"], ["lattice"])
 
     def test_message_names_every_package_and_every_way(self):
         need = d.r_requirements("Imports: jsonlite, notarealpkgxyz, AlsoMissing\n", "")

@@ -215,8 +215,8 @@ def r_report(lines):
 
 
 def r_repo_lookup(lines):
-    """Parse pipeline_r_repo_lookup_script: {repos: [{url, reachable, detail}], found: {name: url}}."""
-    repos, found = [], {}
+    """Parse pipeline_r_repo_lookup_script: {repos: [{url, reachable, detail}], found: {name: url}, needs: [name]}."""
+    repos, found, needs = [], {}, []
     for line in lines or []:
         f = line.split("\t")
         if f[0] == "reachable" and len(f) >= 3:
@@ -225,7 +225,9 @@ def r_repo_lookup(lines):
             repos.append({"url": f[1], "reachable": False, "detail": _short_r_error(" ".join(f[2:]))})
         elif f[0] == "found" and len(f) >= 3:
             found.setdefault(f[1], f[2])
-    return {"repos": repos, "found": found}
+        elif f[0] == "needs" and len(f) >= 2 and f[1] not in needs:
+            needs.append(f[1])
+    return {"repos": repos, "found": found, "needs": needs}
 
 
 def _short_r_error(message):
@@ -242,7 +244,7 @@ def _short_r_error(message):
 
 def r_unavailable_message(missing, needs, lookup=None, repos=None, timed_out=False):
     """The one message that fails the play when R packages cannot be had."""
-    lookup = lookup or {"repos": [], "found": {}}
+    lookup = lookup or {"repos": [], "found": {}, "needs": []}
     wanted = {p["name"]: p.get("wanted_by", []) for p in (needs or {}).get("packages", [])}
     names = ", ".join(f"{n} ({', '.join(wanted[n])})" if wanted.get(n) else n for n in missing)
     debs = ", ".join(r_apt_name(n) for n in missing)
