@@ -223,7 +223,8 @@ class RepoLookup(unittest.TestCase):
         for part in ("AlsoMissing (DESCRIPTION Imports)", "notarealpkgxyz (DESCRIPTION Imports)",
                      "r-cran-alsomissing, r-cran-notarealpkgxyz",
                      "https://cloud.r-project.org: unreachable (cannot open URL)",
-                     "[r] repos", "[r] apt", "shadowops bake", "DESCRIPTION/renv.lock", "offers them"):
+                     "[r] repos", "[r] apt", "shadowops bake", "DESCRIPTION/renv.lock", "offers them",
+                     "The pipeline needs R packages that"):
             self.assertIn(part, msg)
 
     def test_message_reachable_repo_and_none_configured(self):
@@ -231,6 +232,7 @@ class RepoLookup(unittest.TestCase):
         msg = d.r_unavailable_message(["x1"], need, d.r_repo_lookup(LOOKUP[2:3]), ["https://mirror.example/cran"])
         self.assertIn("https://mirror.example/cran: reachable, does not have it", msg)
         self.assertIn("offers it", msg)
+        self.assertTrue(msg.startswith("The pipeline needs an R package that cannot be had: x1 (DESCRIPTION Imports)."), msg)
         self.assertIn("(none configured)", d.r_unavailable_message(["x1"], need, None, []))
         self.assertIn("timed out", d.r_unavailable_message(["x1"], need, None, ["u"], True))
 

@@ -260,7 +260,7 @@ def r_unavailable_message(missing, needs, lookup=None, repos=None, timed_out=Fal
         status = "none configured"
     one = len(missing) == 1
     return (
-        f"The pipeline needs R {'package' if one else 'packages'} that cannot be had: {names}. "
+        f"The pipeline needs {'an R package' if one else 'R packages'} that cannot be had: {names}. "
         f"Debian bookworm has no {debs}, and no repository of [r] repos in shadowops.toml offers "
         f"{'it' if one else 'them'} ({status}). "
         f"Provide {'it' if one else 'each'} by one of: a reachable CRAN-like repository (an internal mirror) "
