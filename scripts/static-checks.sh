@@ -17,6 +17,8 @@
 #      backstops expires_at + grace) and its teardown path and backend
 #      (check_aws_teardown.py: no local key file read on destroy, paused
 #      cluster resumed before delete, backend choosable)
+#   7. the pipeline role's dependency filters (tests/ansible/test_deps_filters.py:
+#      DESCRIPTION/renv.lock parsing, pip/uv resolver errors in one line)
 # and prints the resource count of terraform/aws. Every check runs even when
 # an earlier one fails; the exit status is non-zero if any failed.
 set -euo pipefail
@@ -97,6 +99,7 @@ run "checkov" "$venv/bin/checkov" --directory terraform --framework terraform \
 run "circleci schema" "$venv/bin/check-jsonschema" --builtin-schema vendor.circle-ci .circleci/config.yml
 run "circleci JUnit wrapper" "$venv/bin/python" tests/contract/test_junit_run.py
 run "contract shape" "$venv/bin/python" tests/contract/check_shape.py "$repo"
+run "ansible dependency filters" "$venv/bin/python" tests/ansible/test_deps_filters.py
 
 "$venv/bin/python" tests/contract/check_modules.py --count terraform/aws
 
