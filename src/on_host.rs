@@ -56,13 +56,21 @@ pub fn reserialize(dir: &EnvDir, shadow: &Shadow, log_dir: &Path) -> Result<()> 
 }
 
 /// Point the R code on the host at `schema` (None: the default schema).
-pub fn set_schema(dir: &EnvDir, shadow: &Shadow, schema: Option<&str>, log_dir: &Path) -> Result<()> {
+pub fn set_schema(
+    dir: &EnvDir,
+    shadow: &Shadow,
+    schema: Option<&str>,
+    log_dir: &Path,
+) -> Result<()> {
     let mut args = vec!["schema"];
     if let Some(s) = schema {
         args.push(s);
     }
     let cmd = remote(dir, shadow, &args)
-        .logs(log_dir.join("schema.out.log"), log_dir.join("schema.err.log"))
+        .logs(
+            log_dir.join("schema.out.log"),
+            log_dir.join("schema.err.log"),
+        )
         .deadline(Duration::from_secs(60));
     supervise::run_ok(&cmd, |_, _| {}).context("setting the warehouse schema on the host")?;
     Ok(())

@@ -21,7 +21,11 @@ struct Ctx<'a> {
     /// deployed to the host as the pipeline's code.
     pipeline_code_dirs: Vec<String>,
     pipeline_r_repos: Vec<String>,
+    pipeline_r_apt_packages: Vec<String>,
     pipeline_python_requirements: String,
+    /// Where the playbook downloads the pipeline's wheels on this machine
+    /// (the folder the host sees as its wheelhouse).
+    pipeline_wheelhouse_controller_dir: String,
     airflow_port: u16,
     airflow_admin_password: &'a str,
 }
@@ -79,7 +83,12 @@ pub fn render(
         pipeline_src: pipeline_src.display().to_string(),
         pipeline_code_dirs,
         pipeline_r_repos: spec.r_repos,
+        pipeline_r_apt_packages: spec.r_apt,
         pipeline_python_requirements: spec.python_requirements,
+        pipeline_wheelhouse_controller_dir: crate::paths::cache()
+            .join("wheelhouse")
+            .display()
+            .to_string(),
         airflow_port: AIRFLOW_PORT,
         airflow_admin_password,
     };
@@ -177,7 +186,9 @@ mod tests {
         )
         .unwrap();
         golden("inventory.yml", &r.inventory);
-        golden("vars.yml", &r.vars);
+        // The machine's cache folder differs per machine.
+        let cache = crate::paths::cache().display().to_string();
+        golden("vars.yml", &r.vars.replace(&cache, "/CACHE"));
         golden("secrets.yml", &r.secrets);
         golden("known_hosts", &r.known_hosts);
         assert!(!r.vars.contains("s3cretvalue") && !r.inventory.contains("s3cretvalue"));

@@ -61,7 +61,10 @@ pub fn run(ctx: &mut Ctx, shadow: &Shadow) -> Result<()> {
             files.len(),
             w.database,
             w.host,
-            ctx.schema.as_deref().map(|s| format!(", schema {s}")).unwrap_or_default()
+            ctx.schema
+                .as_deref()
+                .map(|s| format!(", schema {s}"))
+                .unwrap_or_default()
         ),
     );
     let mut wh = match Warehouse::connect(&ctx.dir, shadow, &ctx.run.dir, ctx.schema.as_deref()) {

@@ -57,9 +57,14 @@ pub fn run(ctx: &mut Ctx, shadow: &Shadow) -> Result<()> {
         Some(label) => format!("shadowops__{}__{label}", ctx.run.id),
         None => format!("shadowops__{}", ctx.run.id),
     };
-    if let Err(e) = crate::on_host::set_schema(&ctx.dir, shadow, ctx.schema.as_deref(), &ctx.run.dir) {
-        let report = FailureReport::new(Phase::Pipeline, "could not point the pipeline at its warehouse schema")
-            .with_detail(message_detail(&e));
+    if let Err(e) =
+        crate::on_host::set_schema(&ctx.dir, shadow, ctx.schema.as_deref(), &ctx.run.dir)
+    {
+        let report = FailureReport::new(
+            Phase::Pipeline,
+            "could not point the pipeline at its warehouse schema",
+        )
+        .with_detail(message_detail(&e));
         return Err(ctx.fail(report, None));
     }
     let mut run = PipelineRun {

@@ -25,6 +25,8 @@ pub struct Spec {
     /// `None`: the pipeline's own tests are off.
     pub tests_dir: Option<String>,
     pub r_repos: Vec<String>,
+    /// Debian packages that provide R packages under other names.
+    pub r_apt: Vec<String>,
     pub python_requirements: String,
     pub outputs: Vec<Output>,
     /// Whether the values came from a file or are all defaults.
@@ -87,6 +89,7 @@ struct RawTests {
 #[serde(deny_unknown_fields)]
 struct RawR {
     repos: Option<Vec<String>>,
+    apt: Option<Vec<String>>,
 }
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -110,6 +113,7 @@ impl Default for Spec {
             migrations_dir: "migrations".into(),
             tests_dir: Some("tests/testthat".into()),
             r_repos: DEFAULT_R_REPOS.iter().map(|s| s.to_string()).collect(),
+            r_apt: Vec::new(),
             python_requirements: "requirements.txt".into(),
             outputs: Vec::new(),
             from_file: false,
@@ -174,6 +178,16 @@ pub fn parse(text: &str) -> Result<Spec, String> {
             errors.push(format!("r.repos: {u:?} is not an http(s) URL"));
         }
     }
+    let r_apt = raw.r.apt.unwrap_or_default();
+    for a in &r_apt {
+        let ok = a.len() >= 2
+            && a.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+            && a.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+-.".contains(c));
+        if !ok {
+            errors.push(format!("r.apt: {a:?} is not a Debian package name"));
+        }
+    }
     let mail_must_contain = raw.mail.must_contain.unwrap_or(d.mail_must_contain);
     if mail_must_contain.iter().any(|s| s.is_empty()) {
         errors.push("mail.must_contain: empty strings match anything; remove them".into());
@@ -209,6 +223,7 @@ pub fn parse(text: &str) -> Result<Spec, String> {
         migrations_dir,
         tests_dir,
         r_repos,
+        r_apt,
         python_requirements,
         outputs: raw.outputs,
         from_file: true,
@@ -292,6 +307,7 @@ seed = "../data"
 migrations = "/abs"
 [r]
 repos = ["ftp://x"]
+apt = ["r-cran-ok", "Bad Name"]
 [[outputs]]
 table = "Bad-Name"
 key = []
