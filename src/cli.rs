@@ -98,6 +98,9 @@ pub struct EnvArg {
 pub enum Command {
     /// Bring an env up (or resume it): vars, provision, handoff, configure, migrate, pipeline, lease.
     Up(UpArgs),
+    /// Run the pipeline at a base and at the change in one env, each from
+    /// the same seed in a schema of its own, and compare every output table.
+    Compare(CompareArgs),
     /// Destroy an env and everything it created (idempotent; works after any failure).
     Destroy {
         #[command(flatten)]
@@ -287,6 +290,38 @@ pub struct UpArgs {
     /// Print the outcome (and any failure report) as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    #[command(flatten)]
+    pub up: UpArgs,
+    /// The base to compare the change (--pipeline) with: a git ref of the
+    /// pipeline's repository (main, origin/main, HEAD~1, a tag) or a folder.
+    #[arg(long)]
+    pub base: String,
+    /// Run the base this many extra times: what differs between base runs
+    /// is noise (run ids, timestamps) and is left out of the verdict.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=3))]
+    pub noise_runs: u8,
+    /// Exit 15 when a table differs outside --allow (default: report only).
+    #[arg(long)]
+    pub fail_on_diff: bool,
+    /// A table or table.column expected to change (repeatable).
+    #[arg(long = "allow", value_name = "TABLE[.COLUMN]")]
+    pub allow: Vec<String>,
+    /// Numbers within this absolute difference match (all tables).
+    #[arg(long, default_value_t = 0.0)]
+    pub abs_tolerance: f64,
+    /// Numbers within this relative difference match (all tables), e.g. 1e-9.
+    #[arg(long, default_value_t = 0.0)]
+    pub rel_tolerance: f64,
+    /// A column left out of every table's comparison (repeatable).
+    #[arg(long = "skip-column", value_name = "COLUMN")]
+    pub skip_columns: Vec<String>,
+    /// Also copy the reports (compare.html, .json, .md) into this folder.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 // ---- value parsers: each says exactly what is wrong with the value ----

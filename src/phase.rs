@@ -10,6 +10,8 @@ pub const EXIT_CONTRACT: i32 = 11;
 pub const EXIT_CONFIGURE: i32 = 12;
 pub const EXIT_PIPELINE: i32 = 13;
 pub const EXIT_MIGRATE: i32 = 14;
+/// `compare --fail-on-diff`: an output table differs outside the allow-list.
+pub const EXIT_DIFFERS: i32 = 15;
 pub const EXIT_INTERRUPTED: i32 = 130;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

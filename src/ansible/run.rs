@@ -98,6 +98,13 @@ impl Playbook {
                     } else if failed {
                         ui::fail(&format!("{}: {}", r.task, r.status));
                     }
+                    // A role's `Report: ...` debug task carries a note for
+                    // the user (R package versions that differ from renv.lock).
+                    if r.status == "ok" && r.task.contains("Report:") {
+                        if let Some(msg) = r.msg.as_deref().filter(|m| !m.trim().is_empty()) {
+                            ui::warn(msg.trim());
+                        }
+                    }
                     if failed {
                         failures.push(r);
                     }

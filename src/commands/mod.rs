@@ -1,6 +1,7 @@
 //! One module per subcommand, each with one entry point `run`.
 
 pub mod bake;
+pub mod compare;
 pub mod destroy;
 pub mod doctor;
 pub mod extend;
@@ -25,6 +26,7 @@ use anyhow::Result;
 pub fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Up(args) => up::run(args),
+        Command::Compare(args) => compare::run(args),
         Command::Destroy {
             env,
             json,

@@ -211,11 +211,7 @@ fn phases(ctx: &mut Ctx) -> Result<()> {
             ctx.run.id
         ),
     );
-    let (tf, provision_digest) = ctx.timed(Phase::Vars, phases::vars::run)?;
-    ctx.timed(Phase::Provision, |c| {
-        provision::run(c, &tf, &provision_digest)
-    })?;
-    let shadow = ctx.timed(Phase::Handoff, |c| handoff::run(c, &tf))?;
+    let shadow = infrastructure(ctx)?;
     if !ctx.until(UntilPhase::Provision) {
         ctx.timed(Phase::Configure, |c| configure::run(c, &shadow))?;
         if !ctx.until(UntilPhase::Configure) {
@@ -227,6 +223,15 @@ fn phases(ctx: &mut Ctx) -> Result<()> {
     }
     ctx.timed(Phase::Lease, phases::lease::run)?;
     Ok(())
+}
+
+/// vars, provision, handoff: the env exists and its contract is read.
+pub fn infrastructure(ctx: &mut Ctx) -> Result<crate::contract::Shadow> {
+    let (tf, provision_digest) = ctx.timed(Phase::Vars, phases::vars::run)?;
+    ctx.timed(Phase::Provision, |c| {
+        provision::run(c, &tf, &provision_digest)
+    })?;
+    ctx.timed(Phase::Handoff, |c| handoff::run(c, &tf))
 }
 
 /// The end of a run, whatever happened: env.json and the run record say
