@@ -163,10 +163,19 @@ pub fn apply(wh: &mut Warehouse, files: &[MigrationFile]) -> Result<Applied> {
                         !before.contains(&v) && !applied.contains(&f.file)
                     });
                     let pg = source.downcast_ref::<tokio_postgres::Error>();
-                    let (message, statement) = match pg {
+                    let (mut message, mut statement) = match pg {
                         Some(pg) => describe(pg, failing.map(|f| f.sql.as_str())),
                         None => (source.to_string(), Vec::new()),
                     };
+                    // Most errors (a missing relation, a constraint) carry no
+                    // position: find the statement by replaying the file one
+                    // statement at a time in a transaction that is rolled back.
+                    if let Some(f) = failing.filter(|f| statement.is_empty() && !no_transaction(&f.sql)) {
+                        if let Some((line, stmt)) = first_failing_statement(&mut wh.client, &f.sql) {
+                            message.push_str(&format!(" at line {line}"));
+                            statement = stmt.lines().map(str::to_string).collect();
+                        }
+                    }
                     MigrationError::Failed {
                         file: failing
                             .map(|f| f.file.clone())
@@ -181,6 +190,28 @@ pub fn apply(wh: &mut Warehouse, files: &[MigrationFile]) -> Result<Applied> {
             .into())
         }
     }
+}
+
+fn no_transaction(sql: &str) -> bool {
+    sql.trim_start().starts_with(NO_TRANSACTION)
+}
+
+/// The first statement of `sql` the warehouse refuses, run one by one in a
+/// transaction that is always rolled back (nothing of it stays).
+fn first_failing_statement(client: &mut Client, sql: &str) -> Option<(usize, String)> {
+    let stmts = super::split_statements(sql);
+    supervise::bounded("finding the failing statement", statement_timeout(), async move {
+        let tx = client.transaction().await?;
+        for (line, stmt) in stmts {
+            if tx.batch_execute(&stmt).await.is_err() {
+                return Ok(Some((line, stmt)));
+            }
+        }
+        // Dropping the transaction rolls it back.
+        Ok(None)
+    })
+    .ok()
+    .flatten()
 }
 
 /// Versions recorded as applied (none when the history table is missing).
@@ -224,10 +255,7 @@ impl AsyncTransaction for Conn<'_> {
         queries: T,
     ) -> Result<usize, Self::Error> {
         let queries: Vec<&str> = queries.collect();
-        if queries
-            .first()
-            .is_some_and(|q| q.trim_start().starts_with(NO_TRANSACTION))
-        {
+        if queries.first().is_some_and(|q| no_transaction(q)) {
             for q in &queries {
                 self.0.batch_execute(q).await?;
             }

@@ -125,7 +125,7 @@ pub fn describe(e: &tokio_postgres::Error, sql: Option<&str>) -> (String, Vec<St
 }
 
 /// The statement around a 1-based character position in `sql`, and the
-/// line the position is on. Splits on `;` outside quotes and comments.
+/// line the position is on.
 pub fn statement_at(sql: &str, pos: usize) -> Option<(usize, String)> {
     let chars: Vec<char> = sql.chars().collect();
     if pos == 0 || pos > chars.len() {
@@ -133,12 +133,55 @@ pub fn statement_at(sql: &str, pos: usize) -> Option<(usize, String)> {
     }
     let at = pos - 1;
     let line = chars[..at].iter().filter(|c| **c == '\n').count() + 1;
-    let mut bounds = vec![0usize];
+    let (start, end) = bounds(&chars).into_iter().find(|(s, e)| *s <= at && at < *e)?;
+    let stmt: String = chars[start..end].iter().collect();
+    Some((line, stmt.trim().to_string()))
+}
+
+/// The statements of a script with the line each starts on (comment-only
+/// pieces left out).
+pub fn split_statements(sql: &str) -> Vec<(usize, String)> {
+    let chars: Vec<char> = sql.chars().collect();
+    bounds(&chars)
+        .into_iter()
+        .filter_map(|(s, e)| {
+            let text: String = chars[s..e].iter().collect();
+            // Leading blank and comment lines belong to no statement.
+            let mut line = chars[..s].iter().filter(|c| **c == '\n').count() + 1;
+            let mut rest = text.as_str();
+            loop {
+                let first = rest.split_inclusive('\n').next().unwrap_or("");
+                let t = first.trim();
+                if first.ends_with('\n') && (t.is_empty() || t.starts_with("--")) {
+                    rest = &rest[first.len()..];
+                    line += 1;
+                } else {
+                    break;
+                }
+            }
+            let stmt = rest.trim();
+            let code = stmt.trim_end_matches(';').trim();
+            (!code.is_empty() && !code.starts_with("--")).then(|| (line, stmt.to_string()))
+        })
+        .collect()
+}
+
+/// [start, end) of each statement: split on `;` outside quotes ('', ""),
+/// dollar quotes ($$, $tag$) and comments (--, /* */).
+fn bounds(chars: &[char]) -> Vec<(usize, usize)> {
+    let mut cuts = vec![0usize];
     let (mut i, mut quote, mut dash, mut block) = (0usize, None::<char>, false, false);
+    let mut dollar: Option<Vec<char>> = None;
     while i < chars.len() {
         let c = chars[i];
         let next = chars.get(i + 1).copied();
-        if dash {
+        if let Some(tag) = &dollar {
+            if chars[i..].starts_with(tag) {
+                i += tag.len();
+                dollar = None;
+                continue;
+            }
+        } else if dash {
             dash = c != '\n';
         } else if block {
             if c == '*' && next == Some('/') {
@@ -155,16 +198,24 @@ pub fn statement_at(sql: &str, pos: usize) -> Option<(usize, String)> {
             dash = true;
         } else if c == '/' && next == Some('*') {
             block = true;
+        } else if c == '$' {
+            // $$ or $tag$ opens a dollar-quoted string (function bodies).
+            let mut j = i + 1;
+            while j < chars.len() && (chars[j].is_ascii_alphanumeric() || chars[j] == '_') {
+                j += 1;
+            }
+            if j < chars.len() && chars[j] == '$' && !chars.get(i + 1).is_some_and(|c| c.is_ascii_digit()) {
+                dollar = Some(chars[i..=j].to_vec());
+                i = j + 1;
+                continue;
+            }
         } else if c == ';' {
-            bounds.push(i + 1);
+            cuts.push(i + 1);
         }
         i += 1;
     }
-    bounds.push(chars.len());
-    let start = *bounds.iter().filter(|b| **b <= at).next_back()?;
-    let end = *bounds.iter().find(|b| **b > at)?;
-    let stmt: String = chars[start..end].iter().collect();
-    Some((line, stmt.trim().to_string()))
+    cuts.push(chars.len());
+    cuts.windows(2).map(|w| (w[0], w[1])).filter(|(s, e)| s < e).collect()
 }
 
 #[cfg(test)]
@@ -187,5 +238,17 @@ mod tests {
             .1
             .starts_with("INSERT INTO a"));
         assert!(statement_at(sql, 0).is_none() && statement_at(sql, 10_000).is_none());
+    }
+
+    #[test]
+    fn scripts_split_into_statements_with_their_lines() {
+        let sql = "-- header\nCREATE TABLE a (x INT);\n\nCREATE FUNCTION f() RETURNS INT AS $body$ SELECT 1; $body$ LANGUAGE sql;\nINSERT INTO a VALUES (1); -- trailing\n";
+        let got = split_statements(sql);
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert_eq!(got[0].0, 2);
+        assert!(got[0].1.ends_with("CREATE TABLE a (x INT);"));
+        assert_eq!(got[1].0, 4);
+        assert!(got[1].1.contains("$body$ SELECT 1; $body$"));
+        assert_eq!(got[2], (5, "INSERT INTO a VALUES (1);".into()));
     }
 }
