@@ -42,6 +42,13 @@ pub struct Output {
     /// Columns left out of the comparison (run ids, load times).
     #[serde(default)]
     pub ignore: Vec<String>,
+    /// Numeric tolerance for this table, over the global one of `compare`:
+    /// values match when |a-b| <= abs_tolerance ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abs_tolerance: Option<f64>,
+    /// ... or |a-b| <= rel_tolerance * max(|a|,|b|).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rel_tolerance: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -211,6 +218,16 @@ pub fn parse(text: &str) -> Result<Spec, String> {
         if let Some(c) = o.key.iter().find(|c| o.ignore.contains(c)) {
             errors.push(format!("{at}: column {c:?} is both a key and ignored"));
         }
+        for (name, v) in [
+            ("abs_tolerance", o.abs_tolerance),
+            ("rel_tolerance", o.rel_tolerance),
+        ] {
+            if let Some(v) = v {
+                if !v.is_finite() || v < 0.0 {
+                    errors.push(format!("{at}: {name} = {v} must be a number >= 0"));
+                }
+            }
+        }
     }
     if !errors.is_empty() {
         return Err(errors.join("; "));
@@ -325,6 +342,29 @@ key = []
             assert!(e.contains(part), "{part} missing in {e}");
         }
         assert!(parse("contract = 2").unwrap_err().contains("contract = 2"));
+    }
+
+    #[test]
+    fn tolerances_are_optional_and_checked() {
+        let ok = parse(
+            "contract = 1\n[[outputs]]\ntable = \"t\"\nkey = [\"k\"]\nabs_tolerance = 0.005\nrel_tolerance = 1e-9\n",
+        )
+        .unwrap();
+        assert_eq!(ok.outputs[0].abs_tolerance, Some(0.005));
+        assert_eq!(ok.outputs[0].rel_tolerance, Some(1e-9));
+        let none = parse("contract = 1\n[[outputs]]\ntable = \"t\"\nkey = [\"k\"]\n").unwrap();
+        assert_eq!(none.outputs[0].abs_tolerance, None);
+        let e = parse(
+            "contract = 1\n[[outputs]]\ntable = \"t\"\nkey = [\"k\"]\nabs_tolerance = -1.0\nrel_tolerance = nan\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("abs_tolerance = -1") && e.contains("rel_tolerance = NaN"),
+            "{e}"
+        );
+        let e = parse("contract = 1\n[[outputs]]\ntable = \"t\"\nkey = [\"k\"]\ntolerance = 1.0\n")
+            .unwrap_err();
+        assert!(e.contains("tolerance"), "{e}");
     }
 
     #[test]
