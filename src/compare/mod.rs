@@ -256,6 +256,7 @@ pub struct Difference {
 /// Compare every output, bounded by `limit` and Ctrl-C (the driver's way of
 /// awaiting database I/O). Per-table failures become verdict "error".
 pub fn run(client: &Client, req: &Request<'_>, limit: Duration) -> Result<CompareReport> {
+    req.options.validate().map_err(anyhow::Error::msg)?;
     crate::supervise::bounded("comparing the output tables", limit, async {
         Ok(compare(client, req).await)
     })

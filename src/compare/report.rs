@@ -55,6 +55,31 @@ fn changed_columns(t: &TableReport) -> Vec<&str> {
         .collect()
 }
 
+/// What changed, in one cell: columns with differing values, then schema
+/// changes as +added -removed ~retyped.
+fn changes(t: &TableReport) -> String {
+    let mut v: Vec<String> = changed_columns(t).iter().map(|c| c.to_string()).collect();
+    v.extend(t.schema.added.iter().map(|c| format!("+{}", c.name)));
+    v.extend(t.schema.removed.iter().map(|c| format!("-{}", c.name)));
+    v.extend(t.schema.retyped.iter().map(|r| format!("~{}", r.column)));
+    v.join(", ")
+}
+
+/// Rows base, change, base only, change only; "-" where not counted (a
+/// grain error still knows each side's rows).
+fn row_cells(t: &TableReport) -> [String; 4] {
+    if let Some(r) = &t.rows {
+        return [r.base, r.change, r.base_only, r.change_only].map(|n| n.to_string());
+    }
+    let side = |name: &str| {
+        t.grain
+            .iter()
+            .find(|g| g.side == name)
+            .map_or("-".to_string(), |g| g.rows.to_string())
+    };
+    [side("base"), side("change"), "-".into(), "-".into()]
+}
+
 fn noise_columns(t: &TableReport) -> Vec<&str> {
     t.columns
         .iter()
@@ -177,7 +202,7 @@ section{border:1px solid #d1d9e0;border-radius:8px;padding:1rem 1.2rem;margin:1r
 .badge{display:inline-block;padding:.1rem .6rem;border-radius:1rem;font-weight:600;font-size:.85rem;margin-right:.6rem;color:#fff}
 .same{background:#1a7f37}.expected{background:#0969da}.differs{background:#bc4c00}.bad{background:#cf222e}
 .bar{width:220px;height:12px;background:#ffd8b5;border-radius:3px;overflow:hidden}
-.bar span{display:block;height:100%;background:#1a7f37}
+.bar span{display:block;height:100%;background:#1a7f37}.bar.noisy{background:#eee}.bar.noisy span{background:#c297ff}
 .noise{color:#8250df}.null{color:#8c959f;font-style:italic}.muted{color:#59636e}
 ul{margin:.3rem 0}code{background:#f6f8fa;padding:0 .2rem}
 ";
@@ -222,10 +247,10 @@ pub fn html(report: &CompareReport) -> String {
     h.push_str(
         "<table id=\"overview\"><tr><th>table</th><th>verdict</th><th>score</th>\
          <th>rows base</th><th>rows change</th><th>base only</th><th>change only</th>\
-         <th>changed columns</th></tr>\n",
+         <th>changes</th></tr>\n",
     );
     for (i, t) in report.tables.iter().enumerate() {
-        let r = t.rows.unwrap_or_default();
+        let [rb, rc, bo, co] = row_cells(t);
         let _ = writeln!(
             h,
             "<tr><td><a href=\"#t{i}\">{}</a></td><td><span class=\"badge {}\">{}</span></td>\
@@ -235,11 +260,11 @@ pub fn html(report: &CompareReport) -> String {
             verdict_class(t.verdict),
             escape(t.verdict.label()),
             pct(t.score),
-            r.base,
-            r.change,
-            r.base_only,
-            r.change_only,
-            escape(&changed_columns(t).join(", "))
+            rb,
+            rc,
+            bo,
+            co,
+            escape(&changes(t))
         );
     }
     h.push_str("</table>\n");
@@ -395,12 +420,13 @@ fn table_section(h: &mut String, i: usize, t: &TableReport) {
             let _ = write!(
                 h,
                 "<tr data-column=\"{}\"><td>{}</td><td>{ty}</td><td class=\"num\">{} / {}</td>\
-                 <td class=\"num\">{p:.1}%</td><td><div class=\"bar\"><span style=\"width:{p:.1}%\">\
+                 <td class=\"num\">{p:.1}%</td><td><div class=\"bar{}\"><span style=\"width:{p:.1}%\">\
                  </span></div></td><td>{note}</td></tr>",
                 escape(&c.column),
                 escape(&c.column),
                 c.matched,
-                c.compared
+                c.compared,
+                if c.noise { " noisy" } else { "" },
             );
         }
         h.push_str("</table>\n");
@@ -500,10 +526,12 @@ pub fn markdown(report: &CompareReport) -> String {
             format!(", {} noise run(s)", report.noise_schemas.len())
         }
     );
-    m.push_str("| table | verdict | score | rows base / change | base only | change only | changed columns |\n");
+    m.push_str(
+        "| table | verdict | score | rows base / change | base only | change only | changes |\n",
+    );
     m.push_str("|---|---|---:|---:|---:|---:|---|\n");
     for t in &report.tables {
-        let r = t.rows.unwrap_or_default();
+        let [rb, rc, bo, co] = row_cells(t);
         let _ = writeln!(
             m,
             "| {} | {} {} | {} | {} / {} | {} | {} | {} |",
@@ -511,11 +539,11 @@ pub fn markdown(report: &CompareReport) -> String {
             verdict_mark(t.verdict),
             t.verdict.label(),
             pct(t.score),
-            r.base,
-            r.change,
-            r.base_only,
-            r.change_only,
-            md(&changed_columns(t).join(", "))
+            rb,
+            rc,
+            bo,
+            co,
+            md(&changes(t))
         );
     }
     for t in &report.tables {

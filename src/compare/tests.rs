@@ -368,6 +368,7 @@ fn verdicts_follow_the_differences() {
     assert_eq!(decide(&d), Verdict::Differs);
     d.differences = differences(&d, &["t.a".into()]);
     assert_eq!(decide(&d), Verdict::Expected);
+    d.verdict = decide(&d);
 
     // One-sided rows need the whole table allow-listed.
     let mut r = table("t");
@@ -393,6 +394,7 @@ fn verdicts_follow_the_differences() {
         sample_duplicates: vec![],
     });
     assert_eq!(decide(&g), Verdict::GrainError);
+    g.verdict = decide(&g);
     let mut m = table("t");
     m.missing_on.push("base".into());
     assert_eq!(decide(&m), Verdict::Missing);
@@ -515,6 +517,14 @@ fn html_escapes_every_value_and_needs_nothing_external() {
     assert!(!h.contains("http://") && !h.contains("https://") && !h.contains("<link"));
     assert_eq!(h.matches("class=\"table-result\"").count(), 3);
     assert!(h.contains("width:70.0%"), "match bar for revenue");
+    assert!(
+        h.contains("<td class=\"num\">7 / 10</td>"),
+        "matched of compared"
+    );
+    assert!(
+        h.contains("<div class=\"bar noisy\"><span style=\"width:0.0%\">"),
+        "noise bar"
+    );
     assert!(h.contains("noise (differs between base runs)"));
 }
 
@@ -528,6 +538,8 @@ fn markdown_is_one_table_with_escaped_cells() {
     );
     assert!(m.contains("- column revenue: 3 of 10 values differ"), "{m}");
     assert!(m.contains("noise (left out): loaded_at"), "{m}");
+    // Not compared: no made-up zeros.
+    assert!(m.contains("| broken | ❌ error | - | - / - | - | - |  |"), "{m}");
 }
 
 #[test]
