@@ -539,7 +539,10 @@ fn markdown_is_one_table_with_escaped_cells() {
     assert!(m.contains("- column revenue: 3 of 10 values differ"), "{m}");
     assert!(m.contains("noise (left out): loaded_at"), "{m}");
     // Not compared: no made-up zeros.
-    assert!(m.contains("| broken | ❌ error | - | - / - | - | - |  |"), "{m}");
+    assert!(
+        m.contains("| broken | ❌ error | - | - / - | - | - |  |"),
+        "{m}"
+    );
 }
 
 #[test]
