@@ -615,6 +615,11 @@ pub fn failure(report: &CompareReport, t: &TableReport) -> Option<String> {
     }
 }
 
+/// Whether any table fails (the JUnit rule): for the command's exit code.
+pub fn fails(report: &CompareReport) -> bool {
+    report.tables.iter().any(|t| failure(report, t).is_some())
+}
+
 pub fn junit(report: &CompareReport) -> Result<String> {
     use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
     let mut r = Report::new("shadowops");

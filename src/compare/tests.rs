@@ -564,10 +564,14 @@ fn junit_fails_diffs_only_with_fail_on_diff_and_errors_always() {
     assert_eq!(t.verdict, Verdict::Expected);
     let x = report::junit(&r).unwrap();
     assert_eq!(x.matches("<failure").count(), 0, "{x}");
+    assert!(report::fails(&r), "the error table still fails");
+    r.tables.remove(2);
+    assert!(!report::fails(&r));
     // A grain error fails without fail_on_diff.
     r.options.fail_on_diff = false;
     r.tables[0].verdict = Verdict::GrainError;
     assert!(report::failure(&r, &r.tables[0]).is_some());
+    assert!(report::fails(&r));
 }
 
 #[test]
