@@ -23,7 +23,7 @@ mod tests;
 use crate::pipeline_folder::spec::Output;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
-use sql::{Column, Pair};
+use sql::{Column, Compared, Pair};
 use std::time::Duration;
 use tokio_postgres::{Client, SimpleQueryMessage};
 
@@ -127,6 +127,8 @@ pub struct TableReport {
     pub key: Vec<String>,
     /// Left out: the table's `ignore` and the global skip list.
     pub ignored: Vec<String>,
+    /// The table's tolerance (its own, else the global one); a column's own
+    /// (`[outputs.tolerances]`) is in its ColumnResult.
     pub abs_tolerance: f64,
     pub rel_tolerance: f64,
     pub verdict: Verdict,
@@ -198,6 +200,10 @@ pub struct ColumnResult {
     pub column: String,
     pub base_type: String,
     pub change_type: String,
+    /// The tolerance this column was compared with (0 for non-numbers' sake
+    /// is still shown: it applies only to numeric columns).
+    pub abs_tolerance: f64,
+    pub rel_tolerance: f64,
     /// Rows in both sides (the column's compared cells) and how many match.
     pub compared: i64,
     pub matched: i64,
@@ -313,7 +319,7 @@ async fn compare_table(client: &Client, req: &Request<'_>, out: &Output) -> Tabl
         noise: Vec::new(),
         differences: Vec::new(),
     };
-    match fill(client, req, &mut t).await {
+    match fill(client, req, out, &mut t).await {
         Ok(()) => {
             t.differences = differences(&t, &o.expected);
             t.verdict = decide(&t);
@@ -332,7 +338,12 @@ pub fn short_name(table: &str) -> &str {
     table.rsplit('.').next().unwrap_or(table)
 }
 
-async fn fill(client: &Client, req: &Request<'_>, t: &mut TableReport) -> Result<(), String> {
+async fn fill(
+    client: &Client,
+    req: &Request<'_>,
+    out: &Output,
+    t: &mut TableReport,
+) -> Result<(), String> {
     let name = short_name(&t.table).to_string();
     sql::check_name("schema", req.base_schema)?;
     sql::check_name("schema", req.change_schema)?;
@@ -376,15 +387,22 @@ async fn fill(client: &Client, req: &Request<'_>, t: &mut TableReport) -> Result
         return Ok(());
     }
 
-    // Compared: in both, not a key, not ignored or skipped.
-    let pairs: Vec<(Column, Column)> = base_cols
+    // Compared: in both, not a key, not ignored or skipped; each with its
+    // tolerance (the column's, else the table's, else the global one).
+    let pairs: Vec<Compared> = base_cols
         .iter()
         .filter(|c| !t.key.contains(&c.name) && !t.ignored.contains(&c.name))
         .filter_map(|b| {
+            let own = out.tolerances.get(&b.name);
             change_cols
                 .iter()
                 .find(|c| c.name == b.name)
-                .map(|c| (b.clone(), c.clone()))
+                .map(|c| Compared {
+                    base: b.clone(),
+                    change: c.clone(),
+                    abs: own.and_then(|o| o.abs).unwrap_or(t.abs_tolerance),
+                    rel: own.and_then(|o| o.rel).unwrap_or(t.rel_tolerance),
+                })
         })
         .collect();
     let pair = Pair {
@@ -394,8 +412,6 @@ async fn fill(client: &Client, req: &Request<'_>, t: &mut TableReport) -> Result
         base_keys: &base_keys,
         change_keys: &change_keys,
         columns: &pairs,
-        abs: t.abs_tolerance,
-        rel: t.rel_tolerance,
     };
 
     let mut noisy: Vec<String> = Vec::new();
@@ -418,11 +434,14 @@ async fn fill(client: &Client, req: &Request<'_>, t: &mut TableReport) -> Result
         change_only: counts[2],
     };
     t.rows = Some(rows);
-    for (i, (b, c)) in pairs.iter().enumerate() {
+    for (i, p) in pairs.iter().enumerate() {
+        let b = &p.base;
         t.columns.push(ColumnResult {
             column: b.name.clone(),
             base_type: b.sql_type.clone(),
-            change_type: c.sql_type.clone(),
+            change_type: p.change.sql_type.clone(),
+            abs_tolerance: p.abs,
+            rel_tolerance: p.rel,
             compared: rows.both,
             matched: counts[3 + i],
             noise: noisy.contains(&b.name),
@@ -475,7 +494,7 @@ async fn noise_run(
     name: &str,
     t: &TableReport,
     base_keys: &[Column],
-    pairs: &[(Column, Column)],
+    pairs: &[Compared],
 ) -> NoiseRun {
     let mut run = NoiseRun {
         schema: schema.to_string(),
@@ -498,12 +517,15 @@ async fn noise_run(
             ));
         }
         // The base's compared columns that this run also has.
-        let noise_pairs: Vec<(Column, Column)> = pairs
+        let noise_pairs: Vec<Compared> = pairs
             .iter()
-            .filter_map(|(b, _)| {
+            .filter_map(|p| {
                 cols.iter()
-                    .find(|c| c.name == b.name)
-                    .map(|c| (b.clone(), c.clone()))
+                    .find(|c| c.name == p.base.name)
+                    .map(|c| Compared {
+                        change: c.clone(),
+                        ..p.clone()
+                    })
             })
             .collect();
         let pair = Pair {
@@ -513,15 +535,13 @@ async fn noise_run(
             base_keys,
             change_keys: &keys,
             columns: &noise_pairs,
-            abs: t.abs_tolerance,
-            rel: t.rel_tolerance,
         };
         let counts = query_ints(client, &pair.counts()).await?;
         run.base_only = counts[1];
         run.noise_only = counts[2];
-        for (i, (b, _)) in noise_pairs.iter().enumerate() {
+        for (i, p) in noise_pairs.iter().enumerate() {
             if counts[3 + i] < counts[0] {
-                run.columns.push(b.name.clone());
+                run.columns.push(p.base.name.clone());
             }
         }
         Ok(())

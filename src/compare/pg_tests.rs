@@ -74,6 +74,7 @@ fn out(table: &str, key: &[&str], ignore: &[&str]) -> Output {
         ignore: ignore.iter().map(|s| s.to_string()).collect(),
         abs_tolerance: None,
         rel_tolerance: None,
+        tolerances: Default::default(),
     }
 }
 
@@ -279,6 +280,23 @@ fn tolerance_allow_list_and_no_noise_runs() {
     outs2[1].rel_tolerance = Some(0.01);
     let r = compare_with(&pg, &outs2, &[], &Options::default());
     assert_eq!(get(&r, "t_round").verdict, Verdict::Same);
+    // A column's own tolerance wins over the table's and the global one:
+    // 0.3 hides two of the four roundings (105.25, 125.99), not 115.62/136.36.
+    let mut outs3 = outputs();
+    outs3[1].abs_tolerance = Some(10.0);
+    outs3[1].tolerances.insert(
+        "revenue".into(),
+        crate::pipeline_folder::spec::Tolerance {
+            abs: Some(0.3),
+            rel: None,
+        },
+    );
+    let r = compare_with(&pg, &outs3, &[], &Options::default());
+    let t = get(&r, "t_round");
+    let rev = t.columns.iter().find(|c| c.column == "revenue").unwrap();
+    assert_eq!((rev.matched, rev.abs_tolerance), (22, 0.3), "{rev:?}");
+    let orders = t.columns.iter().find(|c| c.column == "orders").unwrap();
+    assert_eq!(orders.abs_tolerance, 10.0);
 }
 
 /// Where the tests keep files worth looking at after a run.

@@ -407,11 +407,19 @@ fn table_section(h: &mut String, i: usize, t: &TableReport) {
         );
         for c in &t.columns {
             let p = c.match_pct();
-            let ty = if c.base_type == c.change_type {
+            let mut ty = if c.base_type == c.change_type {
                 escape(&c.base_type)
             } else {
                 format!("{} → {}", escape(&c.base_type), escape(&c.change_type))
             };
+            // A column's own tolerance, where it is not the table's.
+            if (c.abs_tolerance, c.rel_tolerance) != (t.abs_tolerance, t.rel_tolerance) {
+                let _ = write!(
+                    ty,
+                    " <span class=\"muted\">(tolerance abs {} rel {})</span>",
+                    c.abs_tolerance, c.rel_tolerance
+                );
+            }
             let note = match (c.noise, c.expected) {
                 (true, _) => "<span class=\"noise\">noise (differs between base runs)</span>",
                 (false, true) if c.matched < c.compared => "expected",

@@ -222,6 +222,21 @@ pub fn grain_duplicate_sample(schema: &str, table: &str, keys: &[Column], n: usi
     )
 }
 
+/// A compared column: as each side types it, and its numeric tolerance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Compared {
+    pub base: Column,
+    pub change: Column,
+    pub abs: f64,
+    pub rel: f64,
+}
+
+impl Compared {
+    fn matches(&self) -> String {
+        matches(&self.base, &self.change, self.abs, self.rel, "b", "c")
+    }
+}
+
 /// What one comparison of two schemas' copies of a table needs.
 #[derive(Debug, Clone)]
 pub struct Pair<'a> {
@@ -231,10 +246,8 @@ pub struct Pair<'a> {
     /// Key columns as each side types them (same names, same order).
     pub base_keys: &'a [Column],
     pub change_keys: &'a [Column],
-    /// Compared columns: (base column, change column), same names.
-    pub columns: &'a [(Column, Column)],
-    pub abs: f64,
-    pub rel: f64,
+    /// Compared columns (same names on both sides).
+    pub columns: &'a [Compared],
 }
 
 impl Pair<'_> {
@@ -266,9 +279,8 @@ impl Pair<'_> {
             count_if(&format!("{} IS NULL", self.first_key("c"))),
             count_if(&format!("{} IS NULL", self.first_key("b"))),
         ];
-        for (bc, cc) in self.columns {
-            let m = matches(bc, cc, self.abs, self.rel, "b", "c");
-            select.push(count_if(&format!("{both} AND {m}")));
+        for col in self.columns {
+            select.push(count_if(&format!("{both} AND {}", col.matches())));
         }
         format!(
             "SELECT {} FROM {}",
@@ -310,13 +322,13 @@ impl Pair<'_> {
     /// Up to `n` rows in both whose values of column `i` do not match: the
     /// keys, then the base and the change value as text.
     pub fn changed_sample(&self, i: usize, n: usize) -> String {
-        let (bc, cc) = &self.columns[i];
-        let m = matches(bc, cc, self.abs, self.rel, "b", "c");
+        let col = &self.columns[i];
+        let m = col.matches();
         format!(
             "SELECT {}, {}, {} FROM {} WHERE (CASE WHEN {m} THEN 1 ELSE 0 END) = 0 ORDER BY {} LIMIT {n}",
             self.key_texts("b").join(", "),
-            text("b", bc),
-            text("c", cc),
+            text("b", &col.base),
+            text("c", &col.change),
             self.from("INNER JOIN"),
             keys_list("b", self.base_keys)
         )

@@ -3,7 +3,7 @@
 //! against a real PostgreSQL are in pg_tests.rs.
 
 use super::report;
-use super::sql::{self, Column, Pair};
+use super::sql::{self, Column, Compared, Pair};
 use super::*;
 
 fn col(name: &str, t: &str) -> Column {
@@ -18,6 +18,8 @@ fn colres(name: &str, compared: i64, matched: i64, noise: bool) -> ColumnResult 
         column: name.into(),
         base_type: "integer".into(),
         change_type: "integer".into(),
+        abs_tolerance: 0.0,
+        rel_tolerance: 0.0,
         compared,
         matched,
         noise,
@@ -143,19 +145,34 @@ fn booleans_become_text_without_a_cast() {
 fn every_statement() -> Vec<String> {
     let bk = vec![col("region", "character varying(32)"), col("month", "date")];
     let ck = vec![col("region", "character varying(32)"), col("month", "text")];
+    let cmp = |b: Column, c: Column, abs: f64, rel: f64| Compared {
+        base: b,
+        change: c,
+        abs,
+        rel,
+    };
     let cols = vec![
-        (
+        cmp(
             col("revenue", "numeric(12,2)"),
             col("revenue", "numeric(14,4)"),
+            0.005,
+            1e-6,
         ),
-        (col("orders", "integer"), col("orders", "bigint")),
-        (
+        cmp(col("orders", "integer"), col("orders", "bigint"), 0.0, 0.0),
+        cmp(
             col("share", "double precision"),
             col("share", "double precision"),
+            0.0,
+            1e-12,
         ),
-        (col("flag", "boolean"), col("flag", "boolean")),
-        (col("label", "text"), col("label", "text")),
-        (col("code", "integer"), col("code", "character varying(8)")),
+        cmp(col("flag", "boolean"), col("flag", "boolean"), 0.5, 0.5),
+        cmp(col("label", "text"), col("label", "text"), 0.5, 0.5),
+        cmp(
+            col("code", "integer"),
+            col("code", "character varying(8)"),
+            0.5,
+            0.5,
+        ),
     ];
     let pair = Pair {
         base_schema: "shadow_base",
@@ -164,8 +181,6 @@ fn every_statement() -> Vec<String> {
         base_keys: &bk,
         change_keys: &ck,
         columns: &cols,
-        abs: 0.005,
-        rel: 1e-6,
     };
     let mut v = vec![
         sql::columns("shadow_base", "rpt_region_month"),
@@ -270,7 +285,12 @@ fn no_postgresql_only_sql() {
 #[test]
 fn counts_use_one_full_outer_join_and_sum_case() {
     let bk = vec![col("k", "integer")];
-    let cols = vec![(col("a", "integer"), col("a", "integer"))];
+    let cols = vec![Compared {
+        base: col("a", "integer"),
+        change: col("a", "integer"),
+        abs: 0.0,
+        rel: 0.0,
+    }];
     let pair = Pair {
         base_schema: "sb",
         change_schema: "sc",
@@ -278,8 +298,6 @@ fn counts_use_one_full_outer_join_and_sum_case() {
         base_keys: &bk,
         change_keys: &bk,
         columns: &cols,
-        abs: 0.0,
-        rel: 0.0,
     };
     let q = pair.counts();
     assert_eq!(q.matches("FULL OUTER JOIN").count(), 1, "{q}");

@@ -5,6 +5,7 @@
 //! its line, so a typo never silently falls back to a default.
 
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// The contract versions this shadowops understands.
@@ -49,6 +50,19 @@ pub struct Output {
     /// ... or |a-b| <= rel_tolerance * max(|a|,|b|).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rel_tolerance: Option<f64>,
+    /// Per column, over the table's: `[outputs.tolerances] revenue = { abs = 0.01 }`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tolerances: BTreeMap<String, Tolerance>,
+}
+
+/// A column's own numeric tolerance; an absent part falls back to the table's.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tolerance {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abs: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rel: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -218,10 +232,22 @@ pub fn parse(text: &str) -> Result<Spec, String> {
         if let Some(c) = o.key.iter().find(|c| o.ignore.contains(c)) {
             errors.push(format!("{at}: column {c:?} is both a key and ignored"));
         }
-        for (name, v) in [
-            ("abs_tolerance", o.abs_tolerance),
-            ("rel_tolerance", o.rel_tolerance),
-        ] {
+        let mut tolerances = vec![
+            ("abs_tolerance".to_string(), o.abs_tolerance),
+            ("rel_tolerance".to_string(), o.rel_tolerance),
+        ];
+        for (c, t) in &o.tolerances {
+            if !identifier(c, false) {
+                errors.push(format!("{at}: tolerances.{c}: not a plain column name"));
+            } else if o.key.contains(c) {
+                errors.push(format!(
+                    "{at}: tolerances.{c}: a key column must match exactly"
+                ));
+            }
+            tolerances.push((format!("tolerances.{c}.abs"), t.abs));
+            tolerances.push((format!("tolerances.{c}.rel"), t.rel));
+        }
+        for (name, v) in tolerances {
             if let Some(v) = v {
                 if !v.is_finite() || v < 0.0 {
                     errors.push(format!("{at}: {name} = {v} must be a number >= 0"));
@@ -362,6 +388,29 @@ key = []
             e.contains("abs_tolerance = -1") && e.contains("rel_tolerance = NaN"),
             "{e}"
         );
+        let cols = parse(
+            "contract = 1\n[[outputs]]\ntable = \"t\"\nkey = [\"k\"]\n[outputs.tolerances]\nrevenue = { abs = 0.01 }\nshare = { rel = 1e-6, abs = 0.0 }\n",
+        )
+        .unwrap();
+        let t = &cols.outputs[0].tolerances;
+        assert_eq!(
+            t["revenue"],
+            Tolerance {
+                abs: Some(0.01),
+                rel: None
+            }
+        );
+        assert_eq!(t["share"].rel, Some(1e-6));
+        let e = parse(
+            "contract = 1\n[[outputs]]\ntable = \"t\"\nkey = [\"k\"]\n[outputs.tolerances]\nk = { abs = 1.0 }\nBad = { abs = 1.0 }\nx = { abs = -2.0 }\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("tolerances.k: a key column"), "{e}");
+        assert!(e.contains("tolerances.Bad: not a plain column name"), "{e}");
+        assert!(e.contains("tolerances.x.abs = -2"), "{e}");
+        let e = parse("contract = 1\n[[outputs]]\ntable = \"t\"\nkey = [\"k\"]\n[outputs.tolerances]\nx = { absolute = 1.0 }\n")
+            .unwrap_err();
+        assert!(e.contains("absolute"), "{e}");
         let e = parse("contract = 1\n[[outputs]]\ntable = \"t\"\nkey = [\"k\"]\ntolerance = 1.0\n")
             .unwrap_err();
         assert!(e.contains("tolerance"), "{e}");
