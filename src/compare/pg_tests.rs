@@ -18,6 +18,7 @@ use std::time::Duration;
 ///   t_nullkey  the base has a NULL key
 ///   t_rows     2 rows only in base, 3 only in change
 ///   t_missing  only in base
+///   t_retyped  every compared column and one key retyped; one code differs
 const FIXTURE: &str = r#"
 CREATE SCHEMA shadow_base; CREATE SCHEMA shadow_change; CREATE SCHEMA shadow_noise1;
 
@@ -65,6 +66,14 @@ CREATE TABLE shadow_change.t_rows (k integer, v integer);
 INSERT INTO shadow_change.t_rows SELECT i, i FROM generate_series(3, 13) i;
 
 CREATE TABLE shadow_base.t_missing (k integer);
+
+CREATE TABLE shadow_base.t_retyped (k integer, d date, code integer, amt numeric(12,2), ok boolean);
+INSERT INTO shadow_base.t_retyped
+  SELECT i, DATE '2026-01-01' + i, i * 7, i * 1.5, i % 2 = 0 FROM generate_series(1, 6) i;
+CREATE TABLE shadow_change.t_retyped (k bigint, d varchar(10), code varchar(8), amt numeric(12,4), ok boolean);
+INSERT INTO shadow_change.t_retyped
+  SELECT k, CAST(d AS varchar(10)), CAST(code AS varchar(8)), amt, ok FROM shadow_base.t_retyped;
+UPDATE shadow_change.t_retyped SET code = '99' WHERE k = 6;
 "#;
 
 fn out(table: &str, key: &[&str], ignore: &[&str]) -> Output {
@@ -88,6 +97,7 @@ fn outputs() -> Vec<Output> {
         out("t_nullkey", &["k"], &[]),
         out("t_rows", &["k"], &[]),
         out("analytics.t_missing", &["k"], &[]),
+        out("t_retyped", &["k", "d"], &[]),
     ]
 }
 
@@ -240,6 +250,31 @@ fn engine_against_postgres() {
     let t = get(&r, "analytics.t_missing");
     assert_eq!(t.verdict, Verdict::Missing);
     assert_eq!(t.missing_on, vec!["change"]);
+
+    // Retyped columns are in the schema diff and still compared: numbers
+    // as numbers, other type changes as text, the date/varchar key joined
+    // as text.
+    let t = get(&r, "t_retyped");
+    assert_eq!(t.verdict, Verdict::Differs, "{t:#?}");
+    let retyped: Vec<_> = t.schema.retyped.iter().map(|x| x.column.as_str()).collect();
+    assert_eq!(retyped, ["k", "d", "code", "amt"]);
+    assert_eq!(t.rows.unwrap().both, 6);
+    let m: Vec<_> = t
+        .columns
+        .iter()
+        .map(|c| (c.column.as_str(), c.matched))
+        .collect();
+    assert_eq!(m, [("code", 5), ("amt", 6), ("ok", 6)]);
+    assert_eq!(t.samples.changed.len(), 1);
+    let c = &t.samples.changed[0];
+    assert_eq!(
+        (c.key.clone(), c.base.as_deref(), c.change.as_deref()),
+        (
+            vec![Some("6".into()), Some("2026-01-07".into())],
+            Some("42"),
+            Some("99")
+        )
+    );
 
     assert_eq!(r.verdict, Verdict::GrainError);
 }
