@@ -40,10 +40,12 @@ tools:
 	scripts/setup-local.sh
 	scripts/wheelhouse.sh >/dev/null
 
-# What the tests need on top (R for the pipeline's unit tests; linters get
-# their own venvs inside their scripts).
+# What the tests need on top (R for the pipeline's unit tests; PostgreSQL and
+# Chromium for the comparison engine's; linters get their own venvs inside
+# their scripts).
 tools-test: tools
 	scripts/setup-r.sh
+	scripts/setup-compare-test.sh
 	scripts/setup-aws.sh --emulator
 
 build:

@@ -7,6 +7,7 @@ mod airflow;
 mod ansible;
 mod cli;
 mod commands;
+mod compare;
 mod contract;
 mod dag_run;
 mod digest;

@@ -96,22 +96,31 @@ fn args_for_runs(args: &CompareArgs) -> crate::cli::UpArgs {
 fn check_options(args: &CompareArgs) -> Result<()> {
     let bad = |m: String| Err(Failure::usage(m));
     if !(args.abs_tolerance >= 0.0 && args.abs_tolerance.is_finite()) {
-        return bad(format!("--abs-tolerance {}: must be a number >= 0", args.abs_tolerance));
+        return bad(format!(
+            "--abs-tolerance {}: must be a number >= 0",
+            args.abs_tolerance
+        ));
     }
     if !(args.rel_tolerance >= 0.0 && args.rel_tolerance < 1.0) {
-        return bad(format!("--rel-tolerance {}: must be >= 0 and < 1", args.rel_tolerance));
+        return bad(format!(
+            "--rel-tolerance {}: must be >= 0 and < 1",
+            args.rel_tolerance
+        ));
     }
     let name_ok = |s: &str| {
         !s.is_empty()
             && s.split('.').count() <= 3
             && s.split('.').all(|p| {
                 !p.is_empty()
-                    && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                    && p.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
             })
     };
     for a in args.allow.iter().chain(&args.skip_columns) {
         if !name_ok(a) {
-            return bad(format!("{a:?}: expected lower-case table, table.column or column names"));
+            return bad(format!(
+                "{a:?}: expected lower-case table, table.column or column names"
+            ));
         }
     }
     if args.up.until.is_some() || args.up.wait {
@@ -148,10 +157,19 @@ pub fn resolve_base(base: &str, change_src: &Path, scratch: &Path) -> Result<Pip
         ))
     };
     let prefix = git(&["rev-parse", "--show-prefix"]).map_err(|e| not_found(format!("{e:#}")))?;
-    let commit = git(&["rev-parse", "--verify", "--quiet", &format!("{base}^{{commit}}")])
-        .map_err(|_| not_found("git rev-parse found no such commit".into()))?;
+    let commit = git(&[
+        "rev-parse",
+        "--verify",
+        "--quiet",
+        &format!("{base}^{{commit}}"),
+    ])
+    .map_err(|_| not_found("git rev-parse found no such commit".into()))?;
     let tar = scratch.join("base.tar");
-    let pathspec = if prefix.is_empty() { ".".to_string() } else { prefix.clone() };
+    let pathspec = if prefix.is_empty() {
+        ".".to_string()
+    } else {
+        prefix.clone()
+    };
     git(&[
         "archive",
         "--format=tar",
@@ -255,7 +273,10 @@ fn one_run(ctx: &mut Ctx, shadow: &Shadow, plan: &RunPlan, junit: Option<&Path>)
     if let Err(e) = fresh_schema(ctx, shadow, &plan.schema) {
         let report = FailureReport::new(
             Phase::Migrate,
-            format!("could not create the schema {} for the {} run", plan.schema, plan.label),
+            format!(
+                "could not create the schema {} for the {} run",
+                plan.schema, plan.label
+            ),
         )
         .with_detail(crate::phases::message_detail(&e));
         return Err(ctx.fail(report, None));
@@ -285,7 +306,12 @@ fn fresh_schema(ctx: &Ctx, shadow: &Shadow, schema: &str) -> Result<()> {
     )
 }
 
-fn compare_outputs(ctx: &mut Ctx, shadow: &Shadow, args: &CompareArgs, plans: &[RunPlan]) -> Result<i32> {
+fn compare_outputs(
+    ctx: &mut Ctx,
+    shadow: &Shadow,
+    args: &CompareArgs,
+    plans: &[RunPlan],
+) -> Result<i32> {
     let _ = (ctx, shadow, args, plans);
     Ok(0)
 }
@@ -307,6 +333,9 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let change = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipeline/example");
         let e = resolve_base("no-such-ref-xyz", &change, t.path()).unwrap_err();
-        assert!(e.to_string().contains("not a folder, and not a git ref"), "{e}");
+        assert!(
+            e.to_string().contains("not a folder, and not a git ref"),
+            "{e}"
+        );
     }
 }

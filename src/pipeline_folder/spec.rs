@@ -5,6 +5,7 @@
 //! its line, so a typo never silently falls back to a default.
 
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// The contract versions this shadowops understands.
@@ -42,6 +43,26 @@ pub struct Output {
     /// Columns left out of the comparison (run ids, load times).
     #[serde(default)]
     pub ignore: Vec<String>,
+    /// Numeric tolerance for this table, over the global one of `compare`:
+    /// values match when |a-b| <= abs_tolerance ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abs_tolerance: Option<f64>,
+    /// ... or |a-b| <= rel_tolerance * max(|a|,|b|).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rel_tolerance: Option<f64>,
+    /// Per column, over the table's: `[outputs.tolerances] revenue = { abs = 0.01 }`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tolerances: BTreeMap<String, Tolerance>,
+}
+
+/// A column's own numeric tolerance; an absent part falls back to the table's.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tolerance {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abs: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rel: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -211,6 +232,28 @@ pub fn parse(text: &str) -> Result<Spec, String> {
         if let Some(c) = o.key.iter().find(|c| o.ignore.contains(c)) {
             errors.push(format!("{at}: column {c:?} is both a key and ignored"));
         }
+        let mut tolerances = vec![
+            ("abs_tolerance".to_string(), o.abs_tolerance),
+            ("rel_tolerance".to_string(), o.rel_tolerance),
+        ];
+        for (c, t) in &o.tolerances {
+            if !identifier(c, false) {
+                errors.push(format!("{at}: tolerances.{c}: not a plain column name"));
+            } else if o.key.contains(c) {
+                errors.push(format!(
+                    "{at}: tolerances.{c}: a key column must match exactly"
+                ));
+            }
+            tolerances.push((format!("tolerances.{c}.abs"), t.abs));
+            tolerances.push((format!("tolerances.{c}.rel"), t.rel));
+        }
+        for (name, v) in tolerances {
+            if let Some(v) = v {
+                if !v.is_finite() || v < 0.0 {
+                    errors.push(format!("{at}: {name} = {v} must be a number >= 0"));
+                }
+            }
+        }
     }
     if !errors.is_empty() {
         return Err(errors.join("; "));
@@ -325,6 +368,52 @@ key = []
             assert!(e.contains(part), "{part} missing in {e}");
         }
         assert!(parse("contract = 2").unwrap_err().contains("contract = 2"));
+    }
+
+    #[test]
+    fn tolerances_are_optional_and_checked() {
+        let ok = parse(
+            "contract = 1\n[[outputs]]\ntable = \"t\"\nkey = [\"k\"]\nabs_tolerance = 0.005\nrel_tolerance = 1e-9\n",
+        )
+        .unwrap();
+        assert_eq!(ok.outputs[0].abs_tolerance, Some(0.005));
+        assert_eq!(ok.outputs[0].rel_tolerance, Some(1e-9));
+        let none = parse("contract = 1\n[[outputs]]\ntable = \"t\"\nkey = [\"k\"]\n").unwrap();
+        assert_eq!(none.outputs[0].abs_tolerance, None);
+        let e = parse(
+            "contract = 1\n[[outputs]]\ntable = \"t\"\nkey = [\"k\"]\nabs_tolerance = -1.0\nrel_tolerance = nan\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("abs_tolerance = -1") && e.contains("rel_tolerance = NaN"),
+            "{e}"
+        );
+        let cols = parse(
+            "contract = 1\n[[outputs]]\ntable = \"t\"\nkey = [\"k\"]\n[outputs.tolerances]\nrevenue = { abs = 0.01 }\nshare = { rel = 1e-6, abs = 0.0 }\n",
+        )
+        .unwrap();
+        let t = &cols.outputs[0].tolerances;
+        assert_eq!(
+            t["revenue"],
+            Tolerance {
+                abs: Some(0.01),
+                rel: None
+            }
+        );
+        assert_eq!(t["share"].rel, Some(1e-6));
+        let e = parse(
+            "contract = 1\n[[outputs]]\ntable = \"t\"\nkey = [\"k\"]\n[outputs.tolerances]\nk = { abs = 1.0 }\nBad = { abs = 1.0 }\nx = { abs = -2.0 }\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("tolerances.k: a key column"), "{e}");
+        assert!(e.contains("tolerances.Bad: not a plain column name"), "{e}");
+        assert!(e.contains("tolerances.x.abs = -2"), "{e}");
+        let e = parse("contract = 1\n[[outputs]]\ntable = \"t\"\nkey = [\"k\"]\n[outputs.tolerances]\nx = { absolute = 1.0 }\n")
+            .unwrap_err();
+        assert!(e.contains("absolute"), "{e}");
+        let e = parse("contract = 1\n[[outputs]]\ntable = \"t\"\nkey = [\"k\"]\ntolerance = 1.0\n")
+            .unwrap_err();
+        assert!(e.contains("tolerance"), "{e}");
     }
 
     #[test]
