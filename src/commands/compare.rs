@@ -14,6 +14,7 @@
 
 use super::up;
 use crate::cli::CompareArgs;
+use crate::compare::{self, report};
 use crate::contract::Shadow;
 use crate::error::Failure;
 use crate::paths;
@@ -306,13 +307,78 @@ fn fresh_schema(ctx: &Ctx, shadow: &Shadow, schema: &str) -> Result<()> {
     )
 }
 
+/// Compare every declared output table of the base and change schemas in
+/// the warehouse; write the reports into the run record (and `--out`).
 fn compare_outputs(
     ctx: &mut Ctx,
     shadow: &Shadow,
     args: &CompareArgs,
     plans: &[RunPlan],
 ) -> Result<i32> {
-    let _ = (ctx, shadow, args, plans);
+    ui::phase(
+        "compare",
+        "every output table, base vs change, in the warehouse",
+    );
+    let change = plans.last().expect("the change runs last");
+    let noise: Vec<String> = plans
+        .iter()
+        .filter(|p| p.label.starts_with("noise"))
+        .map(|p| p.schema.clone())
+        .collect();
+    let options = compare::Options {
+        abs_tolerance: args.abs_tolerance,
+        rel_tolerance: args.rel_tolerance,
+        skip_columns: args.skip_columns.clone(),
+        expected: args.allow.clone(),
+        fail_on_diff: args.fail_on_diff,
+        ..Default::default()
+    };
+    let request = compare::Request {
+        base_schema: "shadow_base",
+        change_schema: &change.schema,
+        noise_schemas: &noise,
+        outputs: &change.folder.spec.outputs,
+        options: &options,
+    };
+    let result = Warehouse::connect(&ctx.dir, shadow, &ctx.run.dir, None)
+        .and_then(|wh| compare::run(&wh.client, &request, crate::warehouse::statement_timeout()));
+    let cmp = match result {
+        Ok(r) => r,
+        Err(e) => {
+            let report = FailureReport::new(Phase::Pipeline, "the comparison could not run")
+                .with_detail(crate::phases::message_detail(&e));
+            return Err(ctx.fail(report, None));
+        }
+    };
+    let dir = ctx.run.file("compare");
+    let paths = report::write_all(&cmp, &dir)?;
+    if let Some(out) = &args.out {
+        let copied = report::write_all(&cmp, out)
+            .with_context(|| format!("writing the reports into --out {}", out.display()))?;
+        ui::info(&format!(
+            "  reports also in {}",
+            copied.html.parent().unwrap_or(out).display()
+        ));
+    }
+    if let Some(j) = &ctx.args.junit {
+        std::fs::copy(&paths.junit, j).with_context(|| format!("writing {}", j.display()))?;
+    }
+    for line in report::terminal(&cmp) {
+        println!("{line}");
+    }
+    ui::info(&format!("  report: {}", paths.html.display()));
+    ui::info(&format!(
+        "  both runs' tables stay in schemas shadow_base and {} for inspection (`shadowops ssh --env {}`, psql)",
+        change.schema, ctx.dir.name
+    ));
+    if args.fail_on_diff && report::fails(&cmp) {
+        ui::fail(&format!(
+            "the change differs from the base outside the allow-list (verdict {}): exit {}",
+            cmp.verdict.label(),
+            crate::phase::EXIT_DIFFERS
+        ));
+        return Ok(crate::phase::EXIT_DIFFERS);
+    }
     Ok(0)
 }
 

@@ -170,8 +170,11 @@ pub fn apply(wh: &mut Warehouse, files: &[MigrationFile]) -> Result<Applied> {
                     // Most errors (a missing relation, a constraint) carry no
                     // position: find the statement by replaying the file one
                     // statement at a time in a transaction that is rolled back.
-                    if let Some(f) = failing.filter(|f| statement.is_empty() && !no_transaction(&f.sql)) {
-                        if let Some((line, stmt)) = first_failing_statement(&mut wh.client, &f.sql) {
+                    if let Some(f) =
+                        failing.filter(|f| statement.is_empty() && !no_transaction(&f.sql))
+                    {
+                        if let Some((line, stmt)) = first_failing_statement(&mut wh.client, &f.sql)
+                        {
                             message.push_str(&format!(" at line {line}"));
                             statement = stmt.lines().map(str::to_string).collect();
                         }
@@ -200,16 +203,20 @@ fn no_transaction(sql: &str) -> bool {
 /// transaction that is always rolled back (nothing of it stays).
 fn first_failing_statement(client: &mut Client, sql: &str) -> Option<(usize, String)> {
     let stmts = super::split_statements(sql);
-    supervise::bounded("finding the failing statement", statement_timeout(), async move {
-        let tx = client.transaction().await?;
-        for (line, stmt) in stmts {
-            if tx.batch_execute(&stmt).await.is_err() {
-                return Ok(Some((line, stmt)));
+    supervise::bounded(
+        "finding the failing statement",
+        statement_timeout(),
+        async move {
+            let tx = client.transaction().await?;
+            for (line, stmt) in stmts {
+                if tx.batch_execute(&stmt).await.is_err() {
+                    return Ok(Some((line, stmt)));
+                }
             }
-        }
-        // Dropping the transaction rolls it back.
-        Ok(None)
-    })
+            // Dropping the transaction rolls it back.
+            Ok(None)
+        },
+    )
     .ok()
     .flatten()
 }

@@ -133,7 +133,9 @@ pub fn statement_at(sql: &str, pos: usize) -> Option<(usize, String)> {
     }
     let at = pos - 1;
     let line = chars[..at].iter().filter(|c| **c == '\n').count() + 1;
-    let (start, end) = bounds(&chars).into_iter().find(|(s, e)| *s <= at && at < *e)?;
+    let (start, end) = bounds(&chars)
+        .into_iter()
+        .find(|(s, e)| *s <= at && at < *e)?;
     let stmt: String = chars[start..end].iter().collect();
     Some((line, stmt.trim().to_string()))
 }
@@ -204,7 +206,10 @@ fn bounds(chars: &[char]) -> Vec<(usize, usize)> {
             while j < chars.len() && (chars[j].is_ascii_alphanumeric() || chars[j] == '_') {
                 j += 1;
             }
-            if j < chars.len() && chars[j] == '$' && !chars.get(i + 1).is_some_and(|c| c.is_ascii_digit()) {
+            if j < chars.len()
+                && chars[j] == '$'
+                && !chars.get(i + 1).is_some_and(|c| c.is_ascii_digit())
+            {
                 dollar = Some(chars[i..=j].to_vec());
                 i = j + 1;
                 continue;
@@ -215,7 +220,10 @@ fn bounds(chars: &[char]) -> Vec<(usize, usize)> {
         i += 1;
     }
     cuts.push(chars.len());
-    cuts.windows(2).map(|w| (w[0], w[1])).filter(|(s, e)| s < e).collect()
+    cuts.windows(2)
+        .map(|w| (w[0], w[1]))
+        .filter(|(s, e)| s < e)
+        .collect()
 }
 
 #[cfg(test)]
