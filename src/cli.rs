@@ -14,7 +14,8 @@ use std::time::Duration;
     after_help = "Env directories live in $SHADOWOPS_HOME/envs/<env> (default .shadowops/). \
                   Exit codes: 0 ok, 1 other error, 2 usage, 10 provision failed, 11 Terraform \
                   outputs break the contract, 12 configure failed, 13 pipeline failed (DAG, its e-mail or the \
-                  pipeline's own tests), 14 seed or migration failed, 130 interrupted."
+                  pipeline's own tests), 14 seed or migration failed, 15 compare found differences \
+                  (--fail-on-diff), 130 interrupted."
 )]
 pub struct Cli {
     /// More detail on stderr (every Terraform event and Ansible task result).

@@ -21,6 +21,7 @@ mod phase;
 mod phases;
 mod pipeline_folder;
 mod report;
+mod run_page;
 mod runrec;
 mod supervise;
 mod targets;

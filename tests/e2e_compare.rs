@@ -31,7 +31,12 @@ fn column<'a>(t: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
 
 fn edit(file: &Path, from: &str, to: &str) {
     let text = std::fs::read_to_string(file).unwrap();
-    assert_eq!(text.matches(from).count(), 1, "{from:?} in {}", file.display());
+    assert_eq!(
+        text.matches(from).count(),
+        1,
+        "{from:?} in {}",
+        file.display()
+    );
     std::fs::write(file, text.replace(from, to)).unwrap();
 }
 
@@ -49,7 +54,11 @@ fn e2e_compare_same_noise_changed_rows_schema_and_grain() {
     copy_tree(&example, &same);
     let toml = same.join("shadowops.toml");
     let text = std::fs::read_to_string(&toml).unwrap();
-    std::fs::write(&toml, text.replace("ignore = [\"run_id\", \"loaded_at\"]\n", "")).unwrap();
+    std::fs::write(
+        &toml,
+        text.replace("ignore = [\"run_id\", \"loaded_at\"]\n", ""),
+    )
+    .unwrap();
     let out1 = sb.dir.path().join("out-same");
     let junit = sb.dir.path().join("junit.xml");
     let r = sb.run(&[
@@ -84,7 +93,12 @@ fn e2e_compare_same_noise_changed_rows_schema_and_grain() {
         assert!(out1.join(f).is_file(), "{f} missing");
     }
     // Each run kept its JUnit (tests and tasks); the comparison wrote its own.
-    for f in ["junit-base.xml", "junit-noise1.xml", "junit-change.xml", "junit.xml"] {
+    for f in [
+        "junit-base.xml",
+        "junit-noise1.xml",
+        "junit-change.xml",
+        "junit.xml",
+    ] {
         assert!(sb.dir.path().join(f).is_file(), "{f} missing");
     }
 
@@ -156,7 +170,10 @@ fn e2e_compare_same_noise_changed_rows_schema_and_grain() {
     assert_eq!(stg["verdict"], "grain_error", "{stg}");
     assert!(stg["grain"][0]["duplicate_keys"].as_i64().unwrap() > 0);
     let summary = format!("{}{}", r.stdout, r.stderr);
-    assert!(summary.contains("rpt_region_month") && summary.contains("differs"), "{summary}");
+    assert!(
+        summary.contains("rpt_region_month") && summary.contains("differs"),
+        "{summary}"
+    );
     let html = std::fs::read_to_string(out2.join("compare.html")).unwrap();
     assert!(html.contains("rpt_region_month") && !html.contains("src=\"http"));
 

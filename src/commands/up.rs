@@ -259,6 +259,24 @@ pub fn finish(mut ctx: Ctx, outcome: Result<()>) -> Result<i32> {
     // Driver CPU time, the honest measure of our own overhead.
     ctx.run.summary.driver_overhead_s = usage;
     ctx.run.save()?;
+    // One page to open from CI artifacts, whatever happened.
+    let report = match outcome
+        .as_ref()
+        .err()
+        .and_then(|e| e.downcast_ref::<Failure>())
+    {
+        Some(Failure::Phase(r)) => Some(r.as_ref()),
+        _ => None,
+    };
+    match crate::run_page::write(
+        &ctx.run.dir,
+        &ctx.run.summary,
+        ctx.state.pipeline.as_ref(),
+        report,
+    ) {
+        Ok(p) => ui::info(&format!("  run page: {}", p.display())),
+        Err(e) => ui::warn(&format!("could not write the run page: {e:#}")),
+    }
     if let Err(e) = &outcome {
         after_failure(&mut ctx, e, interrupted)?;
         return outcome.map(|_| code);

@@ -39,6 +39,8 @@ pub fn run(ctx: &mut Ctx, shadow: &Shadow) -> Result<()> {
             "warehouse",
             &format!("{}:{}/{}", w.host, w.port, w.database),
         )
+        // Each comparison run fills a schema of its own.
+        .str("schema", ctx.schema.as_deref().unwrap_or(""))
         .tree(&seed_dir)
         .tree(&mig_dir)
         .finish();
