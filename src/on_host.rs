@@ -76,6 +76,26 @@ pub fn set_schema(
     Ok(())
 }
 
+/// A note to the pipeline's recipients through its own SMTP connection
+/// (the compare verdict). Subject and body travel base64-encoded: safe in
+/// the remote shell's command line, and nothing in them is secret.
+pub fn send_mail(
+    dir: &EnvDir,
+    shadow: &Shadow,
+    subject: &str,
+    body: &str,
+    log_dir: &Path,
+) -> Result<()> {
+    use base64::Engine;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s.as_bytes());
+    let (s, b) = (b64(subject), b64(body));
+    let cmd = remote(dir, shadow, &["mail", &s, &b])
+        .logs(log_dir.join("mail.out.log"), log_dir.join("mail.err.log"))
+        .deadline(Duration::from_secs(120));
+    supervise::run_ok(&cmd, |_, _| {}).context("mailing through the env's SMTP relay")?;
+    Ok(())
+}
+
 /// The pipeline's tests in `tests_dir` (relative to the deployed pipeline).
 /// Returns every test's result and the runner's exit; the full output is in
 /// `log_dir/pipeline-tests.log`.

@@ -174,6 +174,21 @@ fn e2e_compare_same_noise_changed_rows_schema_and_grain() {
         summary.contains("rpt_region_month") && summary.contains("differs"),
         "{summary}"
     );
+    // The verdict was mailed to the pipeline's recipients.
+    let inbox = sb.env_dir(env).join("inbox");
+    let mails: Vec<String> = std::fs::read_dir(&inbox)
+        .unwrap()
+        .filter_map(|e| std::fs::read_to_string(e.unwrap().path()).ok())
+        .filter(|m| m.contains("compare: "))
+        .collect();
+    assert!(
+        mails.iter().any(|m| m.contains("compare: grain error")),
+        "{mails:?}"
+    );
+    assert!(
+        mails.iter().any(|m| m.contains("compare: same")),
+        "{mails:?}"
+    );
     let html = std::fs::read_to_string(out2.join("compare.html")).unwrap();
     assert!(html.contains("rpt_region_month") && !html.contains("src=\"http"));
 

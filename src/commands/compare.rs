@@ -371,6 +371,19 @@ fn compare_outputs(
         "  both runs' tables stay in schemas shadow_base and {} for inspection (`shadowops ssh --env {}`, psql)",
         change.schema, ctx.dir.name
     ));
+    // The verdict goes where the pipeline's own success e-mail went.
+    let subject = format!(
+        "[shadowops {}] compare: {} ({} vs {})",
+        ctx.dir.name,
+        cmp.verdict.label(),
+        args.base,
+        change.folder.src.display()
+    );
+    let body = std::fs::read_to_string(&paths.markdown).unwrap_or_default();
+    match crate::on_host::send_mail(&ctx.dir, shadow, &subject, &body, &ctx.run.dir) {
+        Ok(()) => ui::ok(&format!("verdict e-mail sent: {subject}")),
+        Err(e) => ui::warn(&format!("could not mail the verdict: {e:#}")),
+    }
     if args.fail_on_diff && report::fails(&cmp) {
         ui::fail(&format!(
             "the change differs from the base outside the allow-list (verdict {}): exit {}",

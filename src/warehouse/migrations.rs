@@ -230,7 +230,7 @@ pub fn applied_versions(wh: &mut Warehouse) -> Result<Vec<i64>> {
         async move {
             let exists = client
                 .query_opt(
-                    "SELECT 1 FROM information_schema.tables WHERE table_name = $1",
+                    "SELECT 1 FROM information_schema.tables WHERE table_name = $1 AND table_schema = current_schema()",
                     &[&HISTORY_TABLE],
                 )
                 .await?
