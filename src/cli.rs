@@ -291,6 +291,10 @@ pub struct UpArgs {
     /// Print the outcome (and any failure report) as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Also run the pipeline at this base (git ref or folder) and compare
+    /// the output tables: `compare --base REF` with its defaults (for CI).
+    #[arg(long, value_name = "REF_OR_DIR")]
+    pub compare_to: Option<String>,
 }
 
 #[derive(Debug, Args)]

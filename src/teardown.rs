@@ -108,7 +108,15 @@ fn destroy_inner(dir: &EnvDir, json: bool, from_reaper: bool) -> Result<i32> {
         }
     }
     // Everything but the records goes: keys, secrets, state, inbox, inputs.
-    for sub in ["keys", "secrets", "tf", "ansible", "inbox"] {
+    for sub in [
+        "keys",
+        "secrets",
+        "tf",
+        "ansible",
+        "inbox",
+        "pipeline",
+        "compare-base",
+    ] {
         let _ = std::fs::remove_dir_all(dir.root.join(sub));
     }
     for f in [

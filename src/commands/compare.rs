@@ -91,6 +91,7 @@ fn args_for_runs(args: &CompareArgs) -> crate::cli::UpArgs {
         allow_cidr: a.allow_cidr.clone(),
         var_file: a.var_file.clone(),
         json: a.json,
+        compare_to: None,
     }
 }
 
@@ -124,8 +125,10 @@ fn check_options(args: &CompareArgs) -> Result<()> {
             ));
         }
     }
-    if args.up.until.is_some() || args.up.wait {
-        return bad("compare runs every phase; --until and --wait are for `up`".into());
+    if args.up.until.is_some() || args.up.wait || args.up.compare_to.is_some() {
+        return bad(
+            "compare runs every phase once; --until, --wait and --compare-to are for `up`".into(),
+        );
     }
     Ok(())
 }

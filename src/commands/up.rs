@@ -118,7 +118,20 @@ fn var_file(f: &std::path::Path) -> Result<std::path::PathBuf> {
     }
 }
 
-pub fn run(args: UpArgs) -> Result<i32> {
+pub fn run(mut args: UpArgs) -> Result<i32> {
+    if let Some(base) = args.compare_to.take() {
+        return super::compare::run(crate::cli::CompareArgs {
+            up: args,
+            base,
+            noise_runs: 0,
+            fail_on_diff: false,
+            allow: Vec::new(),
+            abs_tolerance: 0.0,
+            rel_tolerance: 0.0,
+            skip_columns: Vec::new(),
+            out: None,
+        });
+    }
     let mut ctx = begin(args)?;
     let outcome = phases(&mut ctx);
     finish(ctx, outcome)
