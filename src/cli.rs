@@ -233,8 +233,22 @@ pub enum Command {
         #[arg(long, value_name = "CIDR", value_parser = operator_cidr)]
         allow_cidr: Option<String>,
     },
-    /// Remove cached local base images (they are rebuilt on the next `up`).
-    PruneImages,
+    /// Remove cached images: local base images (rebuilt on the next `up`),
+    /// or with --target aws the AMIs of older `bake --target aws` runs.
+    PruneImages {
+        #[arg(long, value_enum, default_value_t = Target::Local)]
+        target: Target,
+        /// aws: how many of the newest baked AMIs to keep (the one `up
+        /// --image baked` uses is always kept).
+        #[arg(long, default_value_t = 1)]
+        keep: usize,
+        /// aws: list what would go, delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// aws: whose bakes (default: SHADOWOPS_OWNER, CIRCLE_USERNAME, USER).
+        #[arg(long, value_parser = owner_name)]
+        owner: Option<String>,
+    },
     /// Internal: the detached process that destroys an env at its deadline.
     #[command(hide = true)]
     Reaper {

@@ -235,3 +235,77 @@ fn doctor_reports_missing_tools_with_non_zero_exit() {
         .unwrap()
         .contains("/nonexistent/terraform"));
 }
+
+#[test]
+fn bad_pipeline_folders_and_compare_inputs_are_usage_errors_that_create_nothing() {
+    let sb = Sandbox::fixture();
+    let bad = sb.dir.path().join("bad-toml");
+    copy_tree(&repo().join("pipeline/example"), &bad);
+    std::fs::write(
+        bad.join("shadowops.toml"),
+        "contract = 1\n[dag]\nid = \"x\"\nschedul = \"@daily\"\n",
+    )
+    .unwrap();
+    let r = sb.run(&[
+        "up",
+        "--until",
+        "provision",
+        "--pipeline",
+        bad.to_str().unwrap(),
+    ]);
+    r.expect(2);
+    assert!(
+        r.stderr.contains("shadowops.toml")
+            && r.stderr.contains("line 4")
+            && r.stderr.contains("schedul"),
+        "{}",
+        r.stderr
+    );
+    let no_dags = sb.dir.path().join("no-dags");
+    std::fs::create_dir_all(&no_dags).unwrap();
+    let r = sb.run(&["up", "--pipeline", no_dags.to_str().unwrap()]);
+    r.expect(2);
+    assert!(r.stderr.contains("no dags/ directory"), "{}", r.stderr);
+
+    let example = repo().join("pipeline/example");
+    let r = sb.run(&[
+        "compare",
+        "--base",
+        "no-such-ref-xyz",
+        "--pipeline",
+        example.to_str().unwrap(),
+    ]);
+    r.expect(2);
+    assert!(
+        r.stderr.contains("not a folder, and not a git ref"),
+        "{}",
+        r.stderr
+    );
+    let no_outputs = sb.dir.path().join("no-outputs");
+    copy_tree(&example, &no_outputs);
+    std::fs::write(no_outputs.join("shadowops.toml"), "contract = 1\n").unwrap();
+    let r = sb.run(&[
+        "compare",
+        "--base",
+        example.to_str().unwrap(),
+        "--pipeline",
+        no_outputs.to_str().unwrap(),
+    ]);
+    r.expect(2);
+    assert!(r.stderr.contains("declares no [[outputs]]"), "{}", r.stderr);
+    let r = sb.run(&[
+        "compare",
+        "--base",
+        example.to_str().unwrap(),
+        "--rel-tolerance",
+        "2",
+    ]);
+    r.expect(2);
+    assert!(r.stderr.contains("--rel-tolerance"), "{}", r.stderr);
+
+    sb.run(&["prune-images", "--dry-run"]).expect(2);
+    let r = sb.run(&["init", example.to_str().unwrap()]);
+    r.expect(2);
+    assert!(r.stderr.contains("is not empty"), "{}", r.stderr);
+    assert_nothing_created(&sb);
+}

@@ -10,6 +10,7 @@ pub mod inventory;
 pub mod list;
 pub mod logs;
 pub mod plan;
+pub mod prune_images;
 pub mod reap;
 pub mod reaper;
 pub mod ssh;
@@ -20,7 +21,6 @@ pub mod up;
 use crate::cli::{Cli, Command};
 use crate::env::{self, EnvDir};
 use crate::error::Failure;
-use crate::targets::local;
 use anyhow::Result;
 
 pub fn run(cli: Cli) -> Result<i32> {
@@ -60,7 +60,12 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Doctor { json } => doctor::run(json),
         Command::Init { dir } => init::run(&dir),
         Command::Bake { target, allow_cidr } => bake::run(target, allow_cidr.as_deref()),
-        Command::PruneImages => local::prune_images(),
+        Command::PruneImages {
+            target,
+            keep,
+            dry_run,
+            owner,
+        } => prune_images::run(target, keep, dry_run, owner),
         Command::Reaper { env } => {
             let dir = existing(&env.name)?;
             reaper::run(&dir)

@@ -35,6 +35,7 @@ use std::time::Duration;
 
 mod delete;
 mod find;
+pub mod images;
 mod shared_state;
 mod sweep;
 #[cfg(test)]

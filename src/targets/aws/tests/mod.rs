@@ -3,6 +3,7 @@
 //! and are `#[ignore]`d unless asked for (`-- --include-ignored`, make test).
 
 mod emulator;
+mod images;
 mod state;
 mod sweep;
 mod unit;
