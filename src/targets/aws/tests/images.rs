@@ -86,13 +86,11 @@ fn old_bakes_go_with_their_snapshots_and_the_rest_stays() {
     assert!(!ids.contains(&bob.as_str()) && !ids.contains(&other.as_str()));
     // keep 1, but `old` is the one `up --image baked` uses: it stays too.
     let going = to_prune(&amis, 1, Some(&old));
-    assert_eq!(
-        going.iter().map(|a| a.id.clone()).collect::<Vec<_>>(),
-        [mid.clone()]
-    );
+    let going_ids: Vec<&str> = going.iter().map(|a| a.id.as_str()).collect();
+    assert_eq!(going_ids, [mid.as_str()]);
     let snaps = going[0].snapshots.clone();
     assert!(!snaps.is_empty(), "moto gives an AMI its snapshot");
-    assert_eq!(prune(&aws, &going).unwrap(), [mid.clone()]);
+    assert_eq!(prune(&aws, &going).unwrap(), vec![mid.clone()]);
 
     let left: Vec<String> = baked_amis(&aws, "alice")
         .unwrap()
