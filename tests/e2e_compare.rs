@@ -29,6 +29,25 @@ fn column<'a>(t: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
         .unwrap_or_else(|| panic!("no column {name} in {t}"))
 }
 
+/// `shadowops compare` of `change` against the example, in `env`.
+fn compare(sb: &Sandbox, env: &str, change: &Path, extra: &[&str]) -> Run {
+    let example = repo().join("pipeline/example");
+    let mut args = vec![
+        "compare",
+        "--env",
+        env,
+        "--ttl",
+        "45m",
+        "--base",
+        example.to_str().unwrap(),
+        "--pipeline",
+        change.to_str().unwrap(),
+        "--fail-on-diff",
+    ];
+    args.extend_from_slice(extra);
+    sb.run(&args)
+}
+
 fn edit(file: &Path, from: &str, to: &str) {
     let text = std::fs::read_to_string(file).unwrap();
     assert_eq!(
@@ -61,24 +80,19 @@ fn e2e_compare_same_noise_changed_rows_schema_and_grain() {
     .unwrap();
     let out1 = sb.dir.path().join("out-same");
     let junit = sb.dir.path().join("junit.xml");
-    let r = sb.run(&[
-        "compare",
-        "--env",
+    let r = compare(
+        &sb,
         env,
-        "--ttl",
-        "45m",
-        "--base",
-        example.to_str().unwrap(),
-        "--pipeline",
-        same.to_str().unwrap(),
-        "--noise-runs",
-        "1",
-        "--fail-on-diff",
-        "--junit",
-        junit.to_str().unwrap(),
-        "--out",
-        out1.to_str().unwrap(),
-    ]);
+        &same,
+        &[
+            "--noise-runs",
+            "1",
+            "--junit",
+            junit.to_str().unwrap(),
+            "--out",
+            out1.to_str().unwrap(),
+        ],
+    );
     r.expect(0);
     let rep = report(&out1);
     assert_eq!(rep["verdict"], "same", "{rep}");
@@ -126,20 +140,7 @@ fn e2e_compare_same_noise_changed_rows_schema_and_grain() {
     )
     .unwrap();
     let out2 = sb.dir.path().join("out-change");
-    let r = sb.run(&[
-        "compare",
-        "--env",
-        env,
-        "--ttl",
-        "45m",
-        "--base",
-        example.to_str().unwrap(),
-        "--pipeline",
-        change.to_str().unwrap(),
-        "--fail-on-diff",
-        "--out",
-        out2.to_str().unwrap(),
-    ]);
+    let r = compare(&sb, env, &change, &["--out", out2.to_str().unwrap()]);
     r.expect(15);
     let rep = report(&out2);
     let month = table(&rep, "rpt_region_month");

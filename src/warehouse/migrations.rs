@@ -57,18 +57,9 @@ pub enum MigrationError {
 
 /// The migration files of `dir`, in version order; a missing folder is none.
 pub fn list(dir: &Path) -> Result<Vec<MigrationFile>> {
-    if !dir.is_dir() {
-        return Ok(Vec::new());
-    }
     let mut out: Vec<MigrationFile> = Vec::new();
     let mut bad = Vec::new();
-    let mut names: Vec<String> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok())
-        .filter(|e| e.path().is_file())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    for file in names {
+    for file in super::file_names(dir)? {
         let Some(stem) = file.strip_suffix(".sql") else {
             if !(file.ends_with(".md") || file.ends_with(".txt")) {
                 bad.push(format!("{file}: not a .sql file"));

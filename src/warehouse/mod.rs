@@ -114,6 +114,21 @@ impl Warehouse {
     }
 }
 
+/// The names of the regular files in `dir`, sorted (the seed's load order,
+/// the migrations before their version sort); none when `dir` is missing.
+pub fn file_names(dir: &Path) -> Result<Vec<String>> {
+    if !dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut names: Vec<String> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
 /// TLS for the warehouse kinds that require it: Redshift (its parameter
 /// group sets `require_ssl`), certificates checked against the Mozilla roots
 /// (Amazon's CAs are among them). The local PostgreSQL container speaks

@@ -61,15 +61,7 @@ pub struct SeedError {
 
 /// The seed files of `dir` in load order; a missing folder is no seed.
 pub fn list(dir: &Path) -> Result<Vec<SeedFile>> {
-    if !dir.is_dir() {
-        return Ok(Vec::new());
-    }
-    let mut names: Vec<String> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok())
-        .filter(|e| e.path().is_file())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
+    let names = super::file_names(dir)?;
     let mut out = Vec::new();
     let mut bad = Vec::new();
     for name in names {
