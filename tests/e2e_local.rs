@@ -193,9 +193,13 @@ fn e2e_up_runs_the_dag_to_the_email_converges_and_destroys_clean() {
     let inbox = sb.env_dir(env).join("inbox");
     assert_eq!(eml_files(&inbox).len(), 1);
 
-    // JUnit: one case per task.
+    // JUnit: one case per task, then one per test of the pipeline's own.
     let xml = std::fs::read_to_string(&junit).unwrap();
-    assert_eq!(xml.matches("<testcase").count(), 4, "{xml}");
+    let (tasks, tests) = xml
+        .split_once("name=\"shadow_pipeline.tests\"")
+        .expect("a suite of the pipeline's tests");
+    assert_eq!(tasks.matches("<testcase").count(), 4, "{xml}");
+    assert!(tests.contains("month_start and months_between"), "{xml}");
 
     // R on the host loads rJava and the driver class and queries the warehouse
     // with the contract's credentials (the deployed settings file).
