@@ -50,6 +50,9 @@ pub struct Ctx {
     pub configured: Option<(String, u64)>,
     /// Airflow's API as this run reaches it, opened once (a tunnel on AWS).
     pub airflow: Option<(String, Option<crate::tunnel::Tunnel>)>,
+    /// local `--image auto`: the host came from the base image because no
+    /// software cache exists for this stamp; one is made once `up` succeeds.
+    pub build_host_cache: bool,
 }
 
 impl Ctx {
