@@ -327,6 +327,12 @@ fn start_host_cache(ctx: &Ctx) {
     if !ctx.build_host_cache || ctx.args.until.is_some() {
         return;
     }
+    if phases::in_ci() {
+        // The machine goes with the job: a bake would only compete with
+        // the job's next steps for the CPU.
+        ui::debug("CI: no software cache made (the machine is thrown away)");
+        return;
+    }
     match crate::targets::host_cache::spawn_build() {
         Ok(pid) => ui::info(&format!(
             "  software cache: none for this playbook yet; making it in the background (pid {pid}, log {}); later `up`s start from it",
