@@ -131,7 +131,12 @@ fn bake_local(auto: bool) -> Result<i32> {
     // A re-bake of the same stamp moves the tag; the image it leaves
     // untagged is removed below.
     let replaced = image_id(&assets, &tag);
-    configure_bake_env(env_name, &[])?;
+    if let Err(e) = configure_bake_env(env_name, &[]) {
+        // `--on-failure destroy` covers a failure, not an interruption: the
+        // bake env goes either way (a background bake has nobody to clean up).
+        let _ = destroy_bake_env(env_name);
+        return Err(e);
+    }
     let host = format!("shadowops-{env_name}-host");
     let made = (|| -> Result<()> {
         let disable = local::podman(&assets).args(["exec", &host, "sh", "-c", DISABLE_AIRFLOW]);
