@@ -117,7 +117,7 @@ def check_tree(root: Path, problems: list[str], seen: dict[Path, Module]) -> Mod
             if "default" not in var and name not in args:
                 problems.append(f"{rel}: module {call} does not pass required variable {name}")
 
-    for call, out in sorted(set(re.findall(r"\bmodule\.([A-Za-z_][\w-]*)\.([A-Za-z_][\w-]*)", mod.text))):
+    for call, out in sorted(set(re.findall(r"\bmodule\.([A-Za-z_][\w-]*)(?:\[[^\]]*\])?\.([A-Za-z_][\w-]*)", mod.text))):
         if call not in children:
             if call not in mod.calls:
                 problems.append(f"{rel}: module.{call} is not declared")
