@@ -1,6 +1,6 @@
 //! `up`: the phases of design.md in order, each recorded, resumable.
 
-use crate::cli::{FromPhase, ImageChoice, OnFailure, Target, UntilPhase, UpArgs};
+use crate::cli::{FromPhase, ImageChoice, OnFailure, Target, UntilPhase, UpArgs, WarehouseChoice};
 use crate::env::{self, EnvDir, EnvState, Status};
 use crate::error::Failure;
 use crate::paths;
@@ -45,6 +45,7 @@ fn check(args: &UpArgs) -> Result<Checked> {
             "--target aws needs --allow-cidr (the CIDR allowed to reach SSH, e.g. 203.0.113.7/32)",
         ));
     }
+    check_warehouse(args)?;
     let var_file = args.var_file.as_deref().map(var_file).transpose()?;
     let need_ansible = args.until != Some(UntilPhase::Provision);
     let tools = tools::require(args.target, need_ansible)?;
@@ -104,6 +105,40 @@ fn check_baked_image(target: Target, assets: &std::path::Path) -> Result<()> {
         ui::warn(&format!(
             "the baked image {made_from} was made from an older playbook or base image: configure will redo the installs; run `shadowops bake` to refresh it"
         ));
+    }
+    Ok(())
+}
+
+/// `--warehouse`, `--warehouse-config` and `--backstop-grace` belong to the
+/// aws target; `existing` needs the team's file, read and checked here, and
+/// the AWS CLI for the Data API (a usage error, nothing created).
+fn check_warehouse(args: &UpArgs) -> Result<()> {
+    if args.target != Target::Aws {
+        if args.warehouse != WarehouseChoice::New {
+            return Err(Failure::usage(format!(
+                "--warehouse {} is for --target aws (the local target's warehouse is a container)",
+                args.warehouse.mode()
+            )));
+        }
+        if args.backstop_grace.is_some() {
+            return Err(Failure::usage(
+                "--backstop-grace is for --target aws (the local target's backstop is podman's --timeout)",
+            ));
+        }
+        return Ok(());
+    }
+    if args.warehouse == WarehouseChoice::Existing {
+        let path = args.warehouse_config.as_deref().ok_or_else(|| {
+            Failure::usage(
+                "--warehouse existing needs --warehouse-config FILE (or SHADOWOPS_WAREHOUSE_CONFIG): the team's warehouse, docs/aws.md",
+            )
+        })?;
+        crate::targets::aws::existing::ExistingWarehouse::load(path)?;
+        if crate::targets::aws::find_cli().is_none() {
+            return Err(Failure::usage(
+                "--warehouse existing creates the env's database through the AWS CLI (redshift-data): run scripts/setup-aws.sh",
+            ));
+        }
     }
     Ok(())
 }
