@@ -423,9 +423,7 @@ pub fn warehouse_choice(raw: &str) -> Result<WarehouseChoice, String> {
         _ => {}
     }
     let Some(name) = raw.strip_prefix("snapshot:") else {
-        return Err(format!(
-            "{raw:?}: expected new, existing or snapshot:NAME"
-        ));
+        return Err(format!("{raw:?}: expected new, existing or snapshot:NAME"));
     };
     let bare = name.strip_prefix("rs:").unwrap_or(name);
     let ok = !bare.is_empty()
@@ -448,7 +446,9 @@ pub fn backstop_grace(raw: &str) -> Result<BackstopGrace, String> {
     let trimmed = raw.trim();
     let hint = "use whole hours and/or minutes between 10m and 24h, e.g. 30m, 1h, 1h30m";
     if trimmed.starts_with('-') {
-        return Err(format!("a negative grace would fire the backstops before the lease ends ({hint})"));
+        return Err(format!(
+            "a negative grace would fire the backstops before the lease ends ({hint})"
+        ));
     }
     let d = humantime::parse_duration(trimmed)
         .map_err(|e| format!("invalid grace {raw:?}: {e} ({hint})"))?;
@@ -601,13 +601,18 @@ mod tests {
     #[test]
     fn warehouse_choices() {
         assert_eq!(warehouse_choice("new").unwrap(), WarehouseChoice::New);
-        assert_eq!(warehouse_choice("existing").unwrap(), WarehouseChoice::Existing);
+        assert_eq!(
+            warehouse_choice("existing").unwrap(),
+            WarehouseChoice::Existing
+        );
         assert_eq!(
             warehouse_choice("snapshot:prod-nightly-2026-12-06").unwrap(),
             WarehouseChoice::Snapshot("prod-nightly-2026-12-06".into())
         );
         assert_eq!(
-            warehouse_choice("snapshot:rs:prod-2026-12-06-03-00").unwrap().mode(),
+            warehouse_choice("snapshot:rs:prod-2026-12-06-03-00")
+                .unwrap()
+                .mode(),
             "snapshot"
         );
         for bad in [

@@ -4,8 +4,8 @@
 use super::{message_detail, Ctx};
 use crate::env::Status;
 use crate::report::{FailureReport, Phase};
-use crate::terraform::{self, Terraform};
 use crate::targets::aws::existing;
+use crate::terraform::{self, Terraform};
 use crate::ui;
 use anyhow::Result;
 use std::time::Instant;
@@ -74,8 +74,7 @@ fn env_database(ctx: &Ctx, tf: &Terraform) -> Result<()> {
     let Some(db) = existing::from_state(tf)? else {
         return Ok(());
     };
-    let password =
-        std::fs::read_to_string(ctx.dir.secrets_dir().join("warehouse-password"))?;
+    let password = std::fs::read_to_string(ctx.dir.secrets_dir().join("warehouse-password"))?;
     ui::info(&format!(
         "  warehouse: database {} for login {} in {} (Redshift Data API)",
         db.database.as_str(),

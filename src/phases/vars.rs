@@ -179,12 +179,21 @@ fn aws_inputs(ctx: &Ctx, common: vars::Common) -> Result<vars::Aws> {
             WarehouseChoice::Existing => Some(existing_config(ctx)?),
             _ => None,
         },
-        redshift_snapshot_identifier: match &ctx.args.warehouse {
-            WarehouseChoice::Snapshot(name) => Some(name.clone()),
-            _ => None,
-        },
-        backstop_grace: ctx.args.backstop_grace.as_ref().map(|g| g.terraform.clone()),
+        redshift_snapshot_identifier: snapshot_of(&ctx.args.warehouse),
+        backstop_grace: ctx
+            .args
+            .backstop_grace
+            .as_ref()
+            .map(|g| g.terraform.clone()),
     })
+}
+
+/// `--warehouse snapshot:NAME` as terraform/aws's redshift_snapshot_identifier.
+fn snapshot_of(choice: &WarehouseChoice) -> Option<String> {
+    match choice {
+        WarehouseChoice::Snapshot(name) => Some(name.clone()),
+        _ => None,
+    }
 }
 
 /// The team's warehouse file (`--warehouse-config`, SHADOWOPS_WAREHOUSE_CONFIG).
@@ -195,4 +204,50 @@ pub fn existing_config(ctx: &Ctx) -> Result<existing::ExistingWarehouse> {
         )
     })?;
     existing::ExistingWarehouse::load(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{warehouse_choice, Cli, Command};
+    use clap::Parser;
+
+    /// `--warehouse snapshot:NAME` on the command line ends as the
+    /// module's warehouse_mode and redshift_snapshot_identifier in the
+    /// tfvars; `new` and `existing` send no snapshot.
+    #[test]
+    fn a_snapshot_reaches_the_tfvars() {
+        let up = |w: &str| match Cli::try_parse_from([
+            "shadowops",
+            "up",
+            "--target",
+            "aws",
+            "--warehouse",
+            w,
+        ])
+        .unwrap()
+        .command
+        {
+            Command::Up(a) => a,
+            other => panic!("{other:?}"),
+        };
+        let a = up("snapshot:prod-nightly-2026-12-06");
+        assert_eq!(a.warehouse.mode(), "snapshot");
+        assert_eq!(
+            snapshot_of(&a.warehouse).as_deref(),
+            Some("prod-nightly-2026-12-06")
+        );
+        let json = serde_json::json!({
+            "warehouse_mode": a.warehouse.mode(),
+            "redshift_snapshot_identifier": snapshot_of(&a.warehouse),
+        });
+        assert_eq!(
+            json["redshift_snapshot_identifier"],
+            "prod-nightly-2026-12-06"
+        );
+        for w in ["new", "existing"] {
+            assert_eq!(snapshot_of(&warehouse_choice(w).unwrap()), None);
+            assert_eq!(up(w).warehouse.mode(), w);
+        }
+    }
 }

@@ -123,7 +123,11 @@ fn default_admin_database() -> String {
 
 fn aws_id(what: &str, prefix: &str, v: &str) -> Result<(), String> {
     let rest = v.strip_prefix(prefix).unwrap_or("");
-    if rest.is_empty() || !rest.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()) {
+    if rest.is_empty()
+        || !rest
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+    {
         return Err(format!("{what} {v:?} must look like {prefix}0123abcd"));
     }
     Ok(())
@@ -156,7 +160,10 @@ impl ExistingWarehouse {
             ));
         }
         if self.port < 1150 {
-            return Err(format!("port {} is outside Redshift's 1150-65535", self.port));
+            return Err(format!(
+                "port {} is outside Redshift's 1150-65535",
+                self.port
+            ));
         }
         aws_id("vpc_id", "vpc-", &self.vpc_id)?;
         aws_id("host_subnet_id", "subnet-", &self.host_subnet_id)?;
@@ -200,9 +207,12 @@ impl DataApiTarget {
             (Some(c), None) => {
                 let ok = c.len() <= 63
                     && c.starts_with(|ch: char| ch.is_ascii_lowercase())
-                    && c.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-');
+                    && c.chars()
+                        .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-');
                 if !ok {
-                    return Err(format!("cluster_identifier {c:?} is not a Redshift cluster identifier"));
+                    return Err(format!(
+                        "cluster_identifier {c:?} is not a Redshift cluster identifier"
+                    ));
                 }
                 if self.db_user.is_some() == self.secret_arn.is_some() {
                     return Err(
@@ -212,9 +222,12 @@ impl DataApiTarget {
             }
             (None, Some(w)) => {
                 let ok = (3..=64).contains(&w.len())
-                    && w.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-');
+                    && w.chars()
+                        .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-');
                 if !ok {
-                    return Err(format!("workgroup_name {w:?} is not a Serverless workgroup name"));
+                    return Err(format!(
+                        "workgroup_name {w:?} is not a Serverless workgroup name"
+                    ));
                 }
                 if self.db_user.is_some() {
                     return Err("a Serverless workgroup takes secret_arn or the caller's IAM identity, not db_user".into());
@@ -237,7 +250,9 @@ impl DataApiTarget {
                 && parts[5] == "secret"
                 && !parts[6].is_empty();
             if !ok {
-                return Err(format!("secret_arn {a:?} is not a Secrets Manager secret ARN"));
+                return Err(format!(
+                    "secret_arn {a:?} is not a Secrets Manager secret ARN"
+                ));
             }
         }
         Ok(())
@@ -336,17 +351,29 @@ fn with_password(step: &'static str, head: String, hash: &str) -> Sql {
 }
 
 pub fn create_user(user: &Ident, hash: &str) -> Sql {
-    with_password("create-user", format!("CREATE USER {}", user.quoted()), hash)
+    with_password(
+        "create-user",
+        format!("CREATE USER {}", user.quoted()),
+        hash,
+    )
 }
 
 pub fn alter_user_password(user: &Ident, hash: &str) -> Sql {
-    with_password("set-password", format!("ALTER USER {}", user.quoted()), hash)
+    with_password(
+        "set-password",
+        format!("ALTER USER {}", user.quoted()),
+        hash,
+    )
 }
 
 pub fn create_database(db: &Ident, owner: &Ident) -> Sql {
     Sql::plain(
         "create-database",
-        format!("CREATE DATABASE {} WITH OWNER {}", db.quoted(), owner.quoted()),
+        format!(
+            "CREATE DATABASE {} WITH OWNER {}",
+            db.quoted(),
+            owner.quoted()
+        ),
     )
 }
 
@@ -355,8 +382,10 @@ pub fn create_database(db: &Ident, owner: &Ident) -> Sql {
 pub fn end_sessions(db: &Ident) -> Sql {
     Sql {
         step: "end-sessions",
-        text: "SELECT pg_terminate_backend(process) FROM stv_sessions WHERE trim(db_name) = :db".into(),
-        shown: "SELECT pg_terminate_backend(process) FROM stv_sessions WHERE trim(db_name) = :db".into(),
+        text: "SELECT pg_terminate_backend(process) FROM stv_sessions WHERE trim(db_name) = :db"
+            .into(),
+        shown: "SELECT pg_terminate_backend(process) FROM stv_sessions WHERE trim(db_name) = :db"
+            .into(),
         params: vec![("db".into(), db.as_str().into())],
     }
 }
@@ -366,7 +395,10 @@ pub fn drop_database(db: &Ident) -> Sql {
 }
 
 pub fn drop_user(user: &Ident) -> Sql {
-    Sql::plain("drop-user", format!("DROP USER IF EXISTS {}", user.quoted()))
+    Sql::plain(
+        "drop-user",
+        format!("DROP USER IF EXISTS {}", user.quoted()),
+    )
 }
 
 // --------------------------------------------------------------- Data API
@@ -421,7 +453,10 @@ impl Default for Waits {
 pub fn run(aws: &Aws, t: &DataApiTarget, env: &str, sql: &Sql, waits: Waits) -> Result<Ran> {
     let mut req = t.request();
     req.insert("Sql".into(), json!(sql.text));
-    req.insert("StatementName".into(), json!(format!("shadowops-{env}-{}", sql.step)));
+    req.insert(
+        "StatementName".into(),
+        json!(format!("shadowops-{env}-{}", sql.step)),
+    );
     if !sql.params.is_empty() {
         let p: Vec<Value> = sql
             .params
@@ -455,7 +490,11 @@ pub fn run(aws: &Aws, t: &DataApiTarget, env: &str, sql: &Sql, waits: Waits) -> 
     let start = Instant::now();
     loop {
         let d = aws.call_s("redshift-data", "describe-statement", &["--id", &id])?;
-        let status = d.get("Status").and_then(Value::as_str).unwrap_or("").to_string();
+        let status = d
+            .get("Status")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         if matches!(status.as_str(), "FINISHED" | "FAILED" | "ABORTED") {
             let error = d.get("Error").and_then(Value::as_str).map(str::to_string);
             return Ok(Ran {
@@ -468,7 +507,10 @@ pub fn run(aws: &Aws, t: &DataApiTarget, env: &str, sql: &Sql, waits: Waits) -> 
         if start.elapsed() >= waits.limit {
             // Best effort: a statement left running would hold its locks.
             if let Err(e) = aws.call_s("redshift-data", "cancel-statement", &["--id", &id]) {
-                ui::warn(&format!("cancel-statement {id}: {}", error_code(&e).unwrap_or("failed")));
+                ui::warn(&format!(
+                    "cancel-statement {id}: {}",
+                    error_code(&e).unwrap_or("failed")
+                ));
             }
             return Err(StatementFailed {
                 step: sql.step.into(),
@@ -496,7 +538,13 @@ fn refused(ran: Ran) -> anyhow::Error {
 /// database, owned by it. Idempotent: a login that exists gets the password
 /// again (a re-made env has a new one), a database that exists is kept (a
 /// second `up` keeps the data). Returns every statement run, in order.
-pub fn create(aws: &Aws, db: &EnvDatabase, env: &str, password: &str, waits: Waits) -> Result<Vec<Ran>> {
+pub fn create(
+    aws: &Aws,
+    db: &EnvDatabase,
+    env: &str,
+    password: &str,
+    waits: Waits,
+) -> Result<Vec<Ran>> {
     let hash = md5_password(password, &db.user);
     let mut ran = Vec::new();
     let r = run(aws, &db.target, env, &create_user(&db.user, &hash), waits)?;
@@ -505,7 +553,13 @@ pub fn create(aws: &Aws, db: &EnvDatabase, env: &str, password: &str, waits: Wai
         "FINISHED" => ran.push(r),
         _ if exists => {
             ran.push(r);
-            let r = run(aws, &db.target, env, &alter_user_password(&db.user, &hash), waits)?;
+            let r = run(
+                aws,
+                &db.target,
+                env,
+                &alter_user_password(&db.user, &hash),
+                waits,
+            )?;
             if r.status != "FINISHED" {
                 return Err(refused(r));
             }
@@ -513,7 +567,13 @@ pub fn create(aws: &Aws, db: &EnvDatabase, env: &str, password: &str, waits: Wai
         }
         _ => return Err(refused(r)),
     }
-    let r = run(aws, &db.target, env, &create_database(&db.database, &db.user), waits)?;
+    let r = run(
+        aws,
+        &db.target,
+        env,
+        &create_database(&db.database, &db.user),
+        waits,
+    )?;
     if r.status != "FINISHED" && !r.failed_with("already exists") {
         return Err(refused(r));
     }

@@ -143,7 +143,10 @@ pub fn destroy_from_shared_state(
     )?;
     let outputs: Value = serde_json::from_str(outputs.stdout.trim())
         .context("terraform output -json is not JSON")?;
-    if let Some(v) = outputs.get("existing_warehouse").and_then(|o| o.get("value")) {
+    if let Some(v) = outputs
+        .get("existing_warehouse")
+        .and_then(|o| o.get("value"))
+    {
         if let Some(db) = EnvDatabase::from_output(&v.to_string())? {
             let aws = aws.context(
                 "the env has a database in a team's warehouse: dropping it needs the AWS CLI (scripts/setup-aws.sh)",

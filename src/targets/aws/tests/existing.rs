@@ -53,7 +53,10 @@ fn env_databases_are_per_owner_and_env_and_valid() {
     assert_ne!(a, env_database("alice", "demo2"));
     // '-' becomes '_'; names stay within the module's 64 for the longest
     // owner and env.
-    let long = env_database("Zoë Ødegård the 3rd <zoe@example.com>", &"x-".repeat(14).to_owned());
+    let long = env_database(
+        "Zoë Ødegård the 3rd <zoe@example.com>",
+        &"x-".repeat(14).to_owned(),
+    );
     assert!(long.as_str().len() <= 64, "{}", long.as_str().len());
     assert!(!long.as_str().contains('-'));
     // Matches the module's rule for warehouse_database.
@@ -83,16 +86,27 @@ fn statements_quote_names_and_never_carry_the_password() {
     assert!(!c.shown.contains(&hash), "logs show no hash either");
     assert!(c.shown.ends_with("PASSWORD '***'"));
     let a = alter_user_password(&u, &hash);
-    assert!(a.text.starts_with("ALTER USER \"shadowops_alice_1a2b_demo\" PASSWORD 'md5"));
+    assert!(a
+        .text
+        .starts_with("ALTER USER \"shadowops_alice_1a2b_demo\" PASSWORD 'md5"));
     assert_eq!(
         create_database(&d, &u).text,
         "CREATE DATABASE \"shadowops_alice_1a2b_demo\" WITH OWNER \"shadowops_alice_1a2b_demo\""
     );
     let e = end_sessions(&d);
-    assert!(!e.text.contains("shadowops_alice"), "the name goes as a parameter");
+    assert!(
+        !e.text.contains("shadowops_alice"),
+        "the name goes as a parameter"
+    );
     assert_eq!(e.params, vec![("db".to_string(), d.as_str().to_string())]);
-    assert_eq!(drop_database(&d).text, "DROP DATABASE \"shadowops_alice_1a2b_demo\"");
-    assert_eq!(drop_user(&u).text, "DROP USER IF EXISTS \"shadowops_alice_1a2b_demo\"");
+    assert_eq!(
+        drop_database(&d).text,
+        "DROP DATABASE \"shadowops_alice_1a2b_demo\""
+    );
+    assert_eq!(
+        drop_user(&u).text,
+        "DROP USER IF EXISTS \"shadowops_alice_1a2b_demo\""
+    );
 }
 
 fn team_file(extra: &str) -> String {
@@ -115,17 +129,47 @@ fn the_team_file_is_checked_like_the_module_does() {
     assert!(parse(r#", "workgroup_name": "team-wg""#).is_ok());
     let bad = [
         ("", "exactly one of cluster_identifier or workgroup_name"),
-        (r#", "cluster_identifier": "team-wh", "workgroup_name": "team-wg""#, "exactly one"),
-        (r#", "cluster_identifier": "team-wh""#, "exactly one of db_user"),
-        (r#", "cluster_identifier": "team-wh", "db_user": "a", "secret_arn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:x""#, "exactly one of db_user"),
-        (r#", "workgroup_name": "team-wg", "db_user": "admin""#, "not db_user"),
-        (r#", "cluster_identifier": "Team_WH", "db_user": "a""#, "cluster_identifier"),
-        (r#", "cluster_identifier": "team-wh", "db_user": "admin; drop""#, "db_user"),
-        (r#", "workgroup_name": "team-wg", "admin_database": "dev\"x""#, "admin_database"),
-        (r#", "workgroup_name": "team-wg", "secret_arn": "arn:aws:iam::123456789012:role/x""#, "secret_arn"),
-        (r#", "workgroup_name": "team-wg", "security_group_id": "default""#, "security_group_id"),
+        (
+            r#", "cluster_identifier": "team-wh", "workgroup_name": "team-wg""#,
+            "exactly one",
+        ),
+        (
+            r#", "cluster_identifier": "team-wh""#,
+            "exactly one of db_user",
+        ),
+        (
+            r#", "cluster_identifier": "team-wh", "db_user": "a", "secret_arn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:x""#,
+            "exactly one of db_user",
+        ),
+        (
+            r#", "workgroup_name": "team-wg", "db_user": "admin""#,
+            "not db_user",
+        ),
+        (
+            r#", "cluster_identifier": "Team_WH", "db_user": "a""#,
+            "cluster_identifier",
+        ),
+        (
+            r#", "cluster_identifier": "team-wh", "db_user": "admin; drop""#,
+            "db_user",
+        ),
+        (
+            r#", "workgroup_name": "team-wg", "admin_database": "dev\"x""#,
+            "admin_database",
+        ),
+        (
+            r#", "workgroup_name": "team-wg", "secret_arn": "arn:aws:iam::123456789012:role/x""#,
+            "secret_arn",
+        ),
+        (
+            r#", "workgroup_name": "team-wg", "security_group_id": "default""#,
+            "security_group_id",
+        ),
         (r#", "workgroup_name": "team-wg", "port": 80"#, "port"),
-        (r#", "workgroup_name": "team-wg", "password": "x""#, "unknown field"),
+        (
+            r#", "workgroup_name": "team-wg", "password": "x""#,
+            "unknown field",
+        ),
     ];
     for (extra, want) in bad {
         let e = parse(extra).unwrap_err();
@@ -153,7 +197,10 @@ fn the_state_output_is_read_back_and_checked() {
     assert_eq!(db.target.workgroup_name.as_deref(), Some("team-wg"));
     assert_eq!(db.database.as_str(), "shadowops_a_1234_demo");
     // A name edited in the state is refused before any SQL is made of it.
-    let evil = out.replace("\"database\": \"shadowops_a_1234_demo\"", "\"database\": \"x\\\"; drop database dev; --\"");
+    let evil = out.replace(
+        "\"database\": \"shadowops_a_1234_demo\"",
+        "\"database\": \"x\\\"; drop database dev; --\"",
+    );
     assert!(EnvDatabase::from_output(&evil).is_err());
     let neither = out.replace("\"team-wg\"", "null");
     assert!(EnvDatabase::from_output(&neither).is_err());
@@ -208,11 +255,7 @@ sys.exit(p.returncode)
         ),
     )
     .unwrap();
-    std::fs::set_permissions(
-        &script,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     Aws {
         bin: script,
         ..aws.clone()
@@ -308,7 +351,10 @@ fn create_and_drop_an_env_database_against_moto() {
     }
     let log = calls(tmp.path());
     let everything = serde_json::to_string(&log).unwrap();
-    assert!(!everything.contains(PASSWORD), "the password was sent or logged");
+    assert!(
+        !everything.contains(PASSWORD),
+        "the password was sent or logged"
+    );
     for c in log.iter().filter(|c| c.get("input").is_some()) {
         assert_eq!(c["input_mode"], "0o600");
         assert!(c["input"]["StatementName"]
@@ -316,7 +362,10 @@ fn create_and_drop_an_env_database_against_moto() {
             .unwrap()
             .starts_with("shadowops-demo-"));
         let argv = serde_json::to_string(&c["argv"]).unwrap();
-        assert!(!argv.contains("PASSWORD") && !argv.contains("md5"), "{argv}");
+        assert!(
+            !argv.contains("PASSWORD") && !argv.contains("md5"),
+            "{argv}"
+        );
     }
 
     // A second up: the login exists (a new password is set), so does the
@@ -345,7 +394,9 @@ fn create_and_drop_an_env_database_against_moto() {
     )
     .unwrap();
     let e = create(&aws, &db, "demo", PASSWORD, quick()).unwrap_err();
-    let f = e.downcast_ref::<StatementFailed>().expect("a typed failure");
+    let f = e
+        .downcast_ref::<StatementFailed>()
+        .expect("a typed failure");
     assert_eq!(f.step, "create-database");
     assert!(f.error.contains("permission denied"));
 
@@ -366,7 +417,10 @@ fn create_and_drop_an_env_database_against_moto() {
     );
     assert!(!st[0]["QueryString"].as_str().unwrap().contains(&name));
     assert_eq!(st[1]["QueryString"], format!("DROP DATABASE \"{name}\""));
-    assert_eq!(st[2]["QueryString"], format!("DROP USER IF EXISTS \"{name}\""));
+    assert_eq!(
+        st[2]["QueryString"],
+        format!("DROP USER IF EXISTS \"{name}\"")
+    );
 
     // A second destroy: nothing left, still fine.
     reset(tmp.path());
@@ -381,11 +435,16 @@ fn create_and_drop_an_env_database_against_moto() {
     reset(tmp.path());
     std::fs::write(
         tmp.path().join("fail.json"),
-        format!(r#"{{"DROP DATABASE": "ERROR: database \"{name}\" is being accessed by other users"}}"#),
+        format!(
+            r#"{{"DROP DATABASE": "ERROR: database \"{name}\" is being accessed by other users"}}"#
+        ),
     )
     .unwrap();
     let e = remove(&aws, &db, "demo", quick()).unwrap_err();
-    assert_eq!(e.downcast_ref::<StatementFailed>().unwrap().step, "drop-database");
+    assert_eq!(
+        e.downcast_ref::<StatementFailed>().unwrap().step,
+        "drop-database"
+    );
     let sent: Vec<String> = calls(tmp.path())
         .iter()
         .filter_map(|c| c["input"]["Sql"].as_str().map(str::to_string))
@@ -437,7 +496,10 @@ fn a_serverless_workgroup_is_addressed_by_name_and_secret() {
     };
     let ran = create(&aws, &db, "demo", PASSWORD, quick()).unwrap();
     assert_eq!(ran.len(), 2);
-    for c in calls(tmp.path()).iter().filter(|c| c.get("input").is_some()) {
+    for c in calls(tmp.path())
+        .iter()
+        .filter(|c| c.get("input").is_some())
+    {
         let i = &c["input"];
         assert_eq!(i["WorkgroupName"], "team-wg");
         assert_eq!(i["SecretArn"], secret);
