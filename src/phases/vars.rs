@@ -176,7 +176,7 @@ fn aws_inputs(ctx: &Ctx, common: vars::Common) -> Result<vars::Aws> {
         warehouse_mode: ctx.args.warehouse.mode().into(),
         // Checked by `up` before anything was made (commands/up.rs).
         existing_warehouse: match ctx.args.warehouse {
-            WarehouseChoice::Existing => Some(existing_config(ctx)?),
+            WarehouseChoice::Existing => Some(Box::new(existing_config(ctx)?)),
             _ => None,
         },
         redshift_snapshot_identifier: snapshot_of(&ctx.args.warehouse),

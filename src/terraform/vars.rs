@@ -55,7 +55,7 @@ pub struct Aws {
     /// `up --warehouse`: new, existing or snapshot.
     pub warehouse_mode: String,
     /// existing: the team's warehouse (SHADOWOPS_WAREHOUSE_CONFIG); null otherwise.
-    pub existing_warehouse: Option<crate::targets::aws::existing::ExistingWarehouse>,
+    pub existing_warehouse: Option<Box<crate::targets::aws::existing::ExistingWarehouse>>,
     /// snapshot: the snapshot the cluster is restored from; null otherwise.
     pub redshift_snapshot_identifier: Option<String>,
     /// `up --backstop-grace`; left out without it (the module's 30m).
@@ -156,13 +156,13 @@ mod tests {
             smtp_port: 587,
             smtp_user: String::new(),
             warehouse_mode: "existing".into(),
-            existing_warehouse: Some(
+            existing_warehouse: Some(Box::new(
                 serde_json::from_str(
                     r#"{"endpoint": "wh.example", "cluster_identifier": "team-wh", "db_user": "admin",
                         "vpc_id": "vpc-0123abcd", "host_subnet_id": "subnet-0123abcd"}"#,
                 )
                 .unwrap(),
-            ),
+            )),
             redshift_snapshot_identifier: None,
             backstop_grace: Some("1h".into()),
         }))

@@ -136,6 +136,9 @@ def count_resources(root: Path) -> str:
     text = f"{root}: {len(blocks)} resource blocks in {len(seen)} modules, {data} data sources"
     if multi:
         text += f"; with count/for_each: {', '.join(multi)}"
+    counted = sorted(f"module.{name}" for m in seen.values() for name, body in m.calls.items() if "count" in body or "for_each" in body)
+    if counted:
+        text += f"; modules with count/for_each: {', '.join(counted)}"
     return text
 
 
