@@ -66,6 +66,9 @@ fn check(args: &UpArgs) -> Result<Checked> {
                 )));
             }
         }
+        if st.status != Status::Destroyed && args.target == Target::Aws {
+            same_warehouse(&dir, &args.warehouse)?;
+        }
     }
     Ok(Checked {
         dir,
@@ -139,6 +142,40 @@ fn check_warehouse(args: &UpArgs) -> Result<()> {
                 "--warehouse existing creates the env's database through the AWS CLI (redshift-data): run scripts/setup-aws.sh",
             ));
         }
+    }
+    Ok(())
+}
+
+/// A live env keeps its warehouse: switching between a cluster of its own
+/// and a team's warehouse, or to another snapshot, would have Terraform
+/// replace the network and the cluster under a running env (and, for
+/// `existing`, orphan the database). What the env was made with is in its
+/// tfvars; an env made before `--warehouse` existed has a cluster (`new`).
+fn same_warehouse(dir: &EnvDir, want: &WarehouseChoice) -> Result<()> {
+    let Ok(bytes) = std::fs::read(dir.tfvars()) else {
+        return Ok(()); // never got as far as its inputs
+    };
+    let vars: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    let mode = vars
+        .get("warehouse_mode")
+        .and_then(|m| m.as_str())
+        .unwrap_or("new");
+    let snapshot = vars
+        .get("redshift_snapshot_identifier")
+        .and_then(|s| s.as_str());
+    let had = match (mode, snapshot) {
+        ("snapshot", Some(s)) => format!("snapshot:{s}"),
+        (m, _) => m.to_string(),
+    };
+    let wants = match want {
+        WarehouseChoice::Snapshot(s) => format!("snapshot:{s}"),
+        w => w.mode().to_string(),
+    };
+    if had != wants {
+        return Err(Failure::usage(format!(
+            "env {} was made with --warehouse {had}; destroy it first to use --warehouse {wants}, or pick another --env",
+            dir.name
+        )));
     }
     Ok(())
 }
@@ -464,4 +501,39 @@ fn rusage_self() -> f64 {
             t(u.user_time()) + t(u.system_time())
         })
         .unwrap_or(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_live_env_keeps_its_warehouse() {
+        let home = tempfile::tempdir().unwrap();
+        let dir = EnvDir::new(home.path(), env::parse_name("w").unwrap());
+        std::fs::create_dir_all(&dir.root).unwrap();
+        let snap = |s: &str| WarehouseChoice::Snapshot(s.into());
+        // No inputs yet: anything goes.
+        assert!(same_warehouse(&dir, &WarehouseChoice::Existing).is_ok());
+        // Made before --warehouse existed: a cluster of its own.
+        std::fs::write(dir.tfvars(), r#"{"env_name": "w"}"#).unwrap();
+        assert!(same_warehouse(&dir, &WarehouseChoice::New).is_ok());
+        let e = same_warehouse(&dir, &WarehouseChoice::Existing).unwrap_err();
+        assert!(e.to_string().contains("made with --warehouse new"), "{e}");
+        std::fs::write(
+            dir.tfvars(),
+            r#"{"warehouse_mode": "snapshot", "redshift_snapshot_identifier": "prod-a"}"#,
+        )
+        .unwrap();
+        assert!(same_warehouse(&dir, &snap("prod-a")).is_ok());
+        let e = same_warehouse(&dir, &snap("prod-b")).unwrap_err();
+        assert_eq!(
+            e.downcast_ref::<Failure>().unwrap().exit_code(),
+            crate::error::EXIT_USAGE
+        );
+        assert!(e.to_string().contains("snapshot:prod-a"), "{e}");
+        std::fs::write(dir.tfvars(), r#"{"warehouse_mode": "existing"}"#).unwrap();
+        assert!(same_warehouse(&dir, &WarehouseChoice::Existing).is_ok());
+        assert!(same_warehouse(&dir, &WarehouseChoice::New).is_err());
+    }
 }
