@@ -72,6 +72,18 @@ fn destroy_inner(dir: &EnvDir, json: bool, from_reaper: bool) -> Result<i32> {
             Err(e) if matches!(e.downcast_ref::<Failure>(), Some(Failure::Interrupted)) => {
                 return Err(e)
             }
+            Err(e) if e.downcast_ref::<crate::targets::aws::existing::DropFailed>().is_some() => {
+                Some(
+                    FailureReport::new(
+                        Phase::Destroy,
+                        "dropping the env's database from the team's warehouse failed; nothing was destroyed",
+                    )
+                    .with_detail(Detail::Message {
+                        message: format!("{e:#}"),
+                        tail: vec![],
+                    }),
+                )
+            }
             Err(e) => Some(
                 FailureReport::new(Phase::Destroy, "terraform destroy could not run").with_detail(
                     Detail::Message {
@@ -177,12 +189,17 @@ pub fn drop_env_database(tf: &crate::terraform::Terraform, env: &str) -> Result<
         db.database.as_str(),
         db.user.as_str()
     ));
-    let aws = Aws::from_env()?;
-    existing::remove(&aws, &db, env, existing::Waits::default()).map_err(|e| {
-        e.context(format!(
-            "dropping database {} from the team's warehouse (nothing was destroyed; the state keeps the record: run destroy again)",
-            db.database.as_str()
-        ))
-    })?;
+    Aws::from_env()
+        .and_then(|aws| existing::remove(&aws, &db, env, existing::Waits::default()))
+        .map_err(|e| {
+            if matches!(e.downcast_ref::<Failure>(), Some(Failure::Interrupted)) {
+                return e;
+            }
+            existing::DropFailed {
+                database: db.database.as_str().to_string(),
+                cause: format!("{e:#}"),
+            }
+            .into()
+        })?;
     Ok(())
 }

@@ -488,6 +488,7 @@ pub fn run(aws: &Aws, t: &DataApiTarget, env: &str, sql: &Sql, waits: Waits) -> 
         .context("execute-statement returned no Id")?
         .to_string();
     let start = Instant::now();
+    let mut last_line = Instant::now();
     loop {
         let d = aws.call_s("redshift-data", "describe-statement", &["--id", &id])?;
         let status = d
@@ -519,6 +520,16 @@ pub fn run(aws: &Aws, t: &DataApiTarget, env: &str, sql: &Sql, waits: Waits) -> 
                 error: format!("still not finished after {:?}; cancelled", waits.limit),
             }
             .into());
+        }
+        // A heartbeat for logs without a TTY (a CI step's no-output timer).
+        if last_line.elapsed() >= Duration::from_secs(30) {
+            ui::info(&format!(
+                "  warehouse: {} still {} ({}s)",
+                sql.step,
+                status,
+                start.elapsed().as_secs()
+            ));
+            last_line = Instant::now();
         }
         crate::supervise::pause(waits.poll)?;
     }
@@ -617,10 +628,26 @@ pub fn remove(aws: &Aws, db: &EnvDatabase, env: &str, waits: Waits) -> Result<Ve
 /// secrets: captured, never logged) rather than `output NAME`, which fails on
 /// a state that has no such output.
 pub fn from_state(tf: &crate::terraform::Terraform) -> Result<Option<EnvDatabase>> {
-    let all: Value = serde_json::from_str(tf.output_json()?.trim())
-        .context("terraform output -json is not JSON")?;
+    from_outputs(&tf.output_json()?)
+}
+
+/// [`from_state`]'s reading of `terraform output -json` (every output, as
+/// `{"name": {"value": ..., "type": ..., "sensitive": ...}}`); `{}` for a
+/// state without outputs.
+pub fn from_outputs(json_text: &str) -> Result<Option<EnvDatabase>> {
+    let all: Value =
+        serde_json::from_str(json_text.trim()).context("terraform output -json is not JSON")?;
     match all.get("existing_warehouse").and_then(|o| o.get("value")) {
         None => Ok(None),
         Some(v) => EnvDatabase::from_output(&v.to_string()),
     }
+}
+
+/// Dropping the env's database failed: the destroy stops before Terraform
+/// runs (teardown.rs reports it as such).
+#[derive(Debug, thiserror::Error)]
+#[error("dropping database {database} from the team's warehouse failed (nothing was destroyed; the state keeps the record: run destroy again): {cause}")]
+pub struct DropFailed {
+    pub database: String,
+    pub cause: String,
 }

@@ -156,11 +156,15 @@ pub fn destroy_from_shared_state(
                 db.database.as_str(),
                 db.user.as_str()
             ));
-            existing::remove(aws, &db, env, waits).with_context(|| {
-                format!(
-                    "dropping database {} from the team's warehouse (nothing was destroyed; run destroy again)",
-                    db.database.as_str()
-                )
+            existing::remove(aws, &db, env, waits).map_err(|e| {
+                if matches!(e.downcast_ref::<Failure>(), Some(Failure::Interrupted)) {
+                    return e; // Ctrl-C stays an interruption (exit 130)
+                }
+                existing::DropFailed {
+                    database: db.database.as_str().to_string(),
+                    cause: format!("{e:#}"),
+                }
+                .into()
             })?;
         }
     }

@@ -206,6 +206,35 @@ fn the_state_output_is_read_back_and_checked() {
     assert!(EnvDatabase::from_output(&neither).is_err());
 }
 
+#[test]
+fn the_record_is_found_among_all_outputs() {
+    assert_eq!(from_outputs("{}").unwrap(), None, "a state without outputs");
+    let new_env = r#"{"existing_warehouse": {"sensitive": false, "type": "dynamic", "value": null},
+                      "shadow": {"sensitive": true, "value": {"warehouse": {"password": "x"}}}}"#;
+    assert_eq!(
+        from_outputs(new_env).unwrap(),
+        None,
+        "an env with its own cluster"
+    );
+    let existing = r#"{"existing_warehouse": {"sensitive": false, "value": {
+        "cluster_identifier": "team-wh", "workgroup_name": null, "admin_database": "dev",
+        "db_user": "shadowops_admin", "secret_arn": null,
+        "database": "shadowops_a_1234_demo", "user": "shadowops_a_1234_demo"}}}"#;
+    let db = from_outputs(existing).unwrap().unwrap();
+    assert_eq!(db.target.cluster_identifier.as_deref(), Some("team-wh"));
+    assert!(from_outputs("not json").is_err());
+    // The failure teardown reports names the database and says what to do.
+    let f = DropFailed {
+        database: "shadowops_a_1234_demo".into(),
+        cause: "permission denied".into(),
+    };
+    let text = f.to_string();
+    assert!(
+        text.contains("shadowops_a_1234_demo") && text.contains("run destroy again"),
+        "{text}"
+    );
+}
+
 // ----------------------------------------------------------- against moto
 
 /// The real AWS CLI behind a wrapper that ends moto's statements (see the
