@@ -75,6 +75,10 @@ pub enum OnFailure {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ImageChoice {
+    /// local: the cached host image of this playbook's software stamp if
+    /// there is one, else the base image (and the cache is made in the
+    /// background once this `up` succeeds). aws: the base AMI.
+    Auto,
     /// The plain Debian 12 base image: configure installs everything.
     Base,
     /// The image made by `shadowops bake`: configure only converges.
@@ -263,19 +267,28 @@ pub enum Command {
         /// SSH (e.g. 203.0.113.7/32).
         #[arg(long, value_name = "CIDR", value_parser = operator_cidr)]
         allow_cidr: Option<String>,
+        /// Internal (the background bake `up` starts): only if no image
+        /// exists for the current stamp and no other bake runs.
+        #[arg(long, hide = true)]
+        auto: bool,
     },
-    /// Remove cached images: local base images (rebuilt on the next `up`),
-    /// or with --target aws the AMIs of older `bake --target aws` runs.
+    /// Remove cached images: local host images of older software stamps
+    /// (--all: every local image, rebuilt on the next `up`), or with
+    /// --target aws the AMIs of older `bake --target aws` runs.
     PruneImages {
         #[arg(long, value_enum, default_value_t = Target::Local)]
         target: Target,
-        /// aws: how many of the newest baked AMIs to keep (the one `up
-        /// --image baked` uses is always kept).
+        /// How many of the newest baked images (local: software stamps;
+        /// aws: AMIs) to keep; the one in use is always kept, and locally
+        /// the current stamp's too.
         #[arg(long, default_value_t = 1)]
         keep: usize,
-        /// aws: list what would go, delete nothing.
+        /// List what would go, delete nothing.
         #[arg(long)]
         dry_run: bool,
+        /// local: also every base image not in use (rebuilt on the next `up`).
+        #[arg(long)]
+        all: bool,
         /// aws: whose bakes (default: SHADOWOPS_OWNER, CIRCLE_USERNAME, USER).
         #[arg(long, value_parser = owner_name)]
         owner: Option<String>,
@@ -323,8 +336,9 @@ pub struct UpArgs {
     /// Stay in the foreground with a countdown; destroy at the deadline or on Ctrl-C.
     #[arg(long)]
     pub wait: bool,
-    /// Host image: the base image or the one `shadowops bake` made.
-    #[arg(long, value_enum, default_value_t = ImageChoice::Base)]
+    /// Host image: auto (the software cache when it exists, docs/local-target.md),
+    /// base, or the one `shadowops bake` made.
+    #[arg(long, value_enum, default_value_t = ImageChoice::Auto, env = "SHADOWOPS_IMAGE")]
     pub image: ImageChoice,
     /// CIDR allowed to reach SSH and Airflow (aws target), e.g. 203.0.113.7/32.
     #[arg(long, value_parser = operator_cidr)]

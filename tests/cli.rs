@@ -323,7 +323,20 @@ fn bad_pipeline_folders_and_compare_inputs_are_usage_errors_that_create_nothing(
     r.expect(2);
     assert!(r.stderr.contains("--rel-tolerance"), "{}", r.stderr);
 
-    sb.run(&["prune-images", "--dry-run"]).expect(2);
+    let r = sb.run(&["prune-images", "--owner", "alice"]);
+    r.expect(2);
+    assert!(
+        r.stderr.contains("--owner is for --target aws"),
+        "{}",
+        r.stderr
+    );
+    let r = sb.run(&["prune-images", "--target", "aws", "--all"]);
+    r.expect(2);
+    assert!(
+        r.stderr.contains("--all is for --target local"),
+        "{}",
+        r.stderr
+    );
     let r = sb.run(&["init", example.to_str().unwrap()]);
     r.expect(2);
     assert!(r.stderr.contains("is not empty"), "{}", r.stderr);

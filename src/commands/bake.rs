@@ -14,7 +14,7 @@ use crate::error::Failure;
 use crate::paths;
 use crate::supervise::{self, Cmd};
 use crate::targets::baked::{baked_ami_file, recipe_stamp};
-use crate::targets::local;
+use crate::targets::{host_cache, local};
 use crate::ui;
 use anyhow::{bail, Context, Result};
 
@@ -29,11 +29,37 @@ const DISABLE_AIRFLOW: &str = "set -e; cd /etc/systemd/system; units=$(ls airflo
      m=/var/lib/shadowops/env-files; test -s $m || { echo no $m: the play did not finish >&2; exit 1; }; \
      xargs rm -f -- < $m; rm -f $m /var/lib/shadowops/converged";
 
-pub fn run(target: Target, allow_cidr: Option<&str>) -> Result<i32> {
+pub fn run(target: Target, allow_cidr: Option<&str>, auto: bool) -> Result<i32> {
     match target {
-        Target::Local => bake_local(),
+        Target::Local => bake_local(auto),
+        Target::Aws if auto => Err(Failure::usage("bake --auto is for the local target")),
         Target::Aws => bake_aws(allow_cidr),
     }
+}
+
+/// One bake at a time on this machine. `auto` (the background bake): give
+/// up at once when another bake runs (it makes the same image); explicit:
+/// wait for it.
+fn bake_lock(auto: bool) -> Result<Option<std::fs::File>> {
+    std::fs::create_dir_all(paths::cache())?;
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(host_cache::lock_file())?;
+    match f.try_lock() {
+        Ok(()) => return Ok(Some(f)),
+        Err(std::fs::TryLockError::WouldBlock) if auto => return Ok(None),
+        Err(std::fs::TryLockError::WouldBlock) => {}
+        Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
+    }
+    ui::info(&format!(
+        "waiting for another bake to finish ({} is held; its log: {})",
+        host_cache::lock_file().display(),
+        host_cache::log_file().display()
+    ));
+    f.lock()?;
+    Ok(Some(f))
 }
 
 /// `up --until configure` of the bake env; on failure it is destroyed by
@@ -51,6 +77,10 @@ fn configure_bake_env(env_name: &str, extra: &[&str]) -> Result<()> {
             "2h",
             "--on-failure",
             "destroy",
+            // From the bare base, whatever SHADOWOPS_IMAGE says: the
+            // image must hold exactly what the playbook installs.
+            "--image",
+            "base",
         ])
         .args(extra);
     let done = shadowops_child(&up)?;
@@ -83,18 +113,39 @@ fn destroy_bake_env(env_name: &str) -> Result<()> {
     Ok(())
 }
 
-fn bake_local() -> Result<i32> {
+fn bake_local(auto: bool) -> Result<i32> {
     let assets = paths::assets()?;
     let env_name = "bake";
+    let stamp = recipe_stamp(&assets);
+    let tag = host_cache::tag(&stamp);
+    let Some(_lock) = bake_lock(auto)? else {
+        ui::info("bake --auto: another bake is running; it makes the image");
+        return Ok(0);
+    };
+    if auto && host_cache::image_exists(&assets, &tag)? {
+        ui::info(&format!("bake --auto: {tag} exists already"));
+        return Ok(0);
+    }
+    let started = std::time::Instant::now();
+    ui::phase("bake", &format!("software stamp {stamp}: {tag}"));
+    // A re-bake of the same stamp moves the tag; the image it leaves
+    // untagged is removed below.
+    let replaced = image_id(&assets, &tag);
     configure_bake_env(env_name, &[])?;
-    let tag = format!("localhost/shadowops-host-baked:{}", recipe_stamp(&assets));
     let host = format!("shadowops-{env_name}-host");
     let made = (|| -> Result<()> {
         let disable = local::podman(&assets).args(["exec", &host, "sh", "-c", DISABLE_AIRFLOW]);
         supervise::run_ok(&disable, |_, l| ui::debug(l))
             .context("bake: disabling Airflow in the bake host")?;
         ui::phase("bake", &format!("committing {host} as {tag}"));
-        let commit = local::podman(&assets).args(["commit", "--pause", &host, &tag]);
+        let commit = local::podman(&assets).args([
+            "commit",
+            "--pause",
+            "--change",
+            &format!("LABEL {}", host_cache::LABEL),
+            &host,
+            &tag,
+        ]);
         supervise::run_ok(&commit, |_, l| ui::debug(l))?;
         Ok(())
     })();
@@ -104,8 +155,15 @@ fn bake_local() -> Result<i32> {
     let previous = local::baked_image().ok();
     std::fs::create_dir_all(paths::cache())?;
     std::fs::write(local::baked_tag_file(), format!("{tag}\n"))?;
-    // The image this one replaces (an older playbook) would only take disk
-    // space; a live env still using it keeps it (podman refuses, we go on).
+    // The images this one replaces (an older playbook, or the same stamp
+    // baked before) would only take disk space; a live env still using one
+    // keeps it (podman refuses, we go on; `prune-images` retries).
+    if let Some(old) = replaced.filter(|id| image_id(&assets, &tag).as_ref() != Some(id)) {
+        let rmi = local::podman(&assets).args(["rmi", &old]).capture();
+        if supervise::run_ok(&rmi, |_, _| {}).is_ok() {
+            ui::info(&format!("removed the image this bake replaced ({old:.12})"));
+        }
+    }
     if let Some(old) = previous.filter(|p| *p != tag) {
         let rmi = local::podman(&assets).args(["rmi", &old]).capture();
         match supervise::run_ok(&rmi, |_, _| {}) {
@@ -115,8 +173,24 @@ fn bake_local() -> Result<i32> {
             )),
         }
     }
+    ui::ok(&format!(
+        "baked {tag} in {:.0}s",
+        started.elapsed().as_secs_f64()
+    ));
     println!("{tag}");
     Ok(0)
+}
+
+/// The ID of the image a tag names now, if any.
+fn image_id(assets: &std::path::Path, tag: &str) -> Option<String> {
+    let out = supervise::run_ok(
+        &local::podman(assets)
+            .args(["image", "inspect", "--format", "{{.Id}}", tag])
+            .capture(),
+        |_, _| {},
+    )
+    .ok()?;
+    Some(out.stdout.trim().to_string()).filter(|s| !s.is_empty())
 }
 
 fn bake_aws(allow_cidr: Option<&str>) -> Result<i32> {

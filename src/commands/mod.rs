@@ -59,13 +59,18 @@ pub fn run(cli: Cli) -> Result<i32> {
         } => reap::run(dry_run, target, margin, json),
         Command::Doctor { json } => doctor::run(json),
         Command::Init { dir } => init::run(&dir),
-        Command::Bake { target, allow_cidr } => bake::run(target, allow_cidr.as_deref()),
+        Command::Bake {
+            target,
+            allow_cidr,
+            auto,
+        } => bake::run(target, allow_cidr.as_deref(), auto),
         Command::PruneImages {
             target,
             keep,
             dry_run,
             owner,
-        } => prune_images::run(target, keep, dry_run, owner),
+            all,
+        } => prune_images::run(target, keep, dry_run, owner, all),
         Command::Reaper { env } => {
             let dir = existing(&env.name)?;
             reaper::run(&dir)

@@ -1,20 +1,42 @@
-//! `prune-images`: local base images (rebuilt on the next `up`), or the
-//! AMIs of older AWS bakes with their snapshots (src/targets/aws/images.rs).
+//! `prune-images`: local host images of older software stamps (and with
+//! --all every base image, rebuilt on the next `up`), or the AMIs of older
+//! AWS bakes with their snapshots (src/targets/aws/images.rs).
 
 use crate::cli::Target;
 use crate::error::Failure;
-use crate::targets::{aws, baked, local};
+use crate::targets::{aws, baked, host_cache, local};
 use crate::ui;
 use anyhow::Result;
 
-pub fn run(target: Target, keep: usize, dry_run: bool, owner: Option<String>) -> Result<i32> {
+pub fn run(
+    target: Target,
+    keep: usize,
+    dry_run: bool,
+    owner: Option<String>,
+    all: bool,
+) -> Result<i32> {
     if target == Target::Local {
-        if dry_run || owner.is_some() {
-            return Err(Failure::usage(
-                "--dry-run and --owner are for --target aws; the local target removes every cached base image",
+        if owner.is_some() {
+            return Err(Failure::usage("--owner is for --target aws"));
+        }
+        let assets = crate::paths::assets()?;
+        let removed = host_cache::prune(&assets, keep, dry_run)?;
+        if !dry_run {
+            ui::ok(&format!(
+                "removed {removed} host image(s) of older software stamps"
             ));
         }
-        return local::prune_images();
+        if all {
+            if dry_run {
+                ui::info("--all: every shadowops image not in use would go too");
+                return Ok(0);
+            }
+            return local::prune_images();
+        }
+        return Ok(0);
+    }
+    if all {
+        return Err(Failure::usage("--all is for --target local"));
     }
     let client = aws::Aws::from_env()?;
     let owner = owner.unwrap_or_else(crate::env::default_owner);

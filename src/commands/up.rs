@@ -281,6 +281,7 @@ pub fn begin(args: UpArgs) -> Result<Ctx> {
         var_file,
         configured: None,
         airflow: None,
+        build_host_cache: false,
     };
     Ok(ctx)
 }
@@ -383,10 +384,34 @@ pub fn finish(mut ctx: Ctx, outcome: Result<()>) -> Result<i32> {
         "env {} is up ({:.1}s)",
         ctx.dir.name, ctx.run.summary.total_s
     ));
+    start_host_cache(&ctx);
     if ctx.args.wait {
         return wait_then_destroy(ctx);
     }
     Ok(0)
+}
+
+/// After a full `up` that configured from the base image for want of a
+/// software cache: make the cache in the background (after the e-mail, so
+/// it never slows the user's DAG run). A failure to start it costs nothing
+/// but speed next time.
+fn start_host_cache(ctx: &Ctx) {
+    if !ctx.build_host_cache || ctx.args.until.is_some() {
+        return;
+    }
+    if phases::in_ci() {
+        // The machine goes with the job: a bake would only compete with
+        // the job's next steps for the CPU.
+        ui::debug("CI: no software cache made (the machine is thrown away)");
+        return;
+    }
+    match crate::targets::host_cache::spawn_build() {
+        Ok(pid) => ui::info(&format!(
+            "  software cache: none for this playbook yet; making it in the background (pid {pid}, log {}); later `up`s start from it",
+            crate::targets::host_cache::log_file().display()
+        )),
+        Err(e) => ui::warn(&format!("could not start the background bake: {e:#}")),
+    }
 }
 
 /// env.json: interrupted, failed by an unexpected error (a phase failure

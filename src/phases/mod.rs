@@ -50,6 +50,9 @@ pub struct Ctx {
     pub configured: Option<(String, u64)>,
     /// Airflow's API as this run reaches it, opened once (a tunnel on AWS).
     pub airflow: Option<(String, Option<crate::tunnel::Tunnel>)>,
+    /// local `--image auto`: the host came from the base image because no
+    /// software cache exists for this stamp; one is made once `up` succeeds.
+    pub build_host_cache: bool,
 }
 
 impl Ctx {
@@ -128,14 +131,18 @@ impl Ctx {
     }
 
     pub fn on_failure(&self) -> OnFailure {
-        self.args.on_failure.unwrap_or(
-            if std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false") {
-                OnFailure::Destroy
-            } else {
-                OnFailure::Keep
-            },
-        )
+        self.args.on_failure.unwrap_or(if in_ci() {
+            OnFailure::Destroy
+        } else {
+            OnFailure::Keep
+        })
     }
+}
+
+/// `CI` is set (CircleCI, GitHub Actions...): a machine thrown away after
+/// the job.
+pub fn in_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false")
 }
 
 pub fn message_detail(e: &anyhow::Error) -> Detail {

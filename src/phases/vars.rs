@@ -11,6 +11,7 @@ use crate::lease;
 use crate::paths;
 use crate::report::Phase;
 use crate::targets::aws::{self, existing};
+use crate::targets::host_cache::{self, HostImage};
 use crate::targets::local;
 use crate::terraform::{vars, Terraform};
 use crate::ui;
@@ -122,7 +123,31 @@ pub fn run(ctx: &mut Ctx) -> Result<(Terraform, String)> {
 fn local_inputs(ctx: &mut Ctx, common: vars::Common) -> Result<vars::Local> {
     std::fs::create_dir_all(ctx.dir.inbox_dir())?;
     let images = local::build_images(&ctx.assets, &ctx.run.dir)?;
-    let host_image = local::host_image(ctx.args.image, &images)?;
+    // The host a live env already has (its image is an input of the host
+    // resource: a different one would replace the host).
+    let existing = (ctx.state.status != env::Status::Destroyed)
+        .then_some(ctx.state.host_image.as_deref())
+        .flatten();
+    let chosen = host_cache::resolve(ctx.args.image, &ctx.assets, &images, existing)?;
+    match &chosen {
+        HostImage::Cached(i) if ctx.args.image == ImageChoice::Auto => {
+            ui::info(&format!("  host image: {i} (software cache of this playbook)"))
+        }
+        HostImage::Base {
+            build_cache: true, ..
+        } => ui::info(
+            "  host image: base (no software cache for this playbook yet: configure installs everything, once)",
+        ),
+        _ => ui::debug(&format!("host image: {}", chosen.image())),
+    }
+    ctx.build_host_cache = matches!(
+        chosen,
+        HostImage::Base {
+            build_cache: true,
+            ..
+        }
+    );
+    let host_image = chosen.image().to_string();
     let subnet = match &ctx.state.subnet_cidr {
         Some(s) => s.clone(),
         None => local::allocate_subnet(&ctx.assets, &ctx.home, ctx.dir.name.as_str())?,
@@ -164,7 +189,8 @@ fn aws_inputs(ctx: &Ctx, common: vars::Common) -> Result<vars::Aws> {
         operator_cidr: ctx.args.allow_cidr.clone().unwrap_or_default(),
         host_ami_id: match ctx.args.image {
             ImageChoice::Baked => crate::targets::baked::baked_ami(&region)?,
-            ImageChoice::Base => String::new(),
+            // AMIs are baked on purpose (`bake --target aws`): auto is base.
+            ImageChoice::Base | ImageChoice::Auto => String::new(),
         },
         region,
         smtp_host,

@@ -6,12 +6,15 @@ use crate::paths;
 use anyhow::Result;
 use std::path::PathBuf;
 
-/// What the image is made of: a new playbook or base image means a new tag
-/// (and `up --image baked` warns that the image it has is older).
+/// The software stamp: what the image is made of. A new playbook, base
+/// image recipe or Airflow constraints file means a new tag (`up --image
+/// auto` never uses an image of another stamp; `up --image baked` warns that
+/// the image it has is older).
 pub fn recipe_stamp(assets: &std::path::Path) -> String {
     let stamp = crate::digest::Hasher::new()
         .tree(&assets.join("ansible"))
         .tree(&assets.join("images"))
+        .tree(&assets.join("constraints"))
         .finish();
     stamp[..12].to_string()
 }

@@ -246,14 +246,6 @@ pub fn prune_images() -> Result<i32> {
     Ok(0)
 }
 
-/// Used by `up` for the local host image choice.
-pub fn host_image(choice: crate::cli::ImageChoice, images: &Images) -> Result<String> {
-    match choice {
-        crate::cli::ImageChoice::Base => Ok(images.host.clone()),
-        crate::cli::ImageChoice::Baked => baked_image(),
-    }
-}
-
 #[allow(dead_code)]
 pub fn state_subnet(state: &EnvState) -> Option<&str> {
     state.subnet_cidr.as_deref()

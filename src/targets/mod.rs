@@ -5,4 +5,5 @@
 
 pub mod aws;
 pub mod baked;
+pub mod host_cache;
 pub mod local;

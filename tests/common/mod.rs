@@ -100,7 +100,10 @@ impl Sandbox {
             .env("TF_CLI_CONFIG_FILE", repo().join("terraform/cli.tfrc"))
             .env_remove("CI")
             .env_remove("SHADOWOPS_ENV")
-            .env_remove("SHADOWOPS_TERRAFORM");
+            .env_remove("SHADOWOPS_TERRAFORM")
+            // The base image unless a test asks for the software cache
+            // (`--image auto` would start background bakes in every test).
+            .env("SHADOWOPS_IMAGE", "base");
         for (k, v) in &self.envs {
             c.env(k, v);
         }
