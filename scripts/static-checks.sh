@@ -16,7 +16,10 @@
 #      account-unique name within its AWS limit and carrying the owner,
 #      backstops expires_at + grace) and its teardown path and backend
 #      (check_aws_teardown.py: no local key file read on destroy, paused
-#      cluster resumed before delete, backend choosable)
+#      cluster resumed before delete, backend choosable) and its warehouse
+#      choices (check_aws_warehouse.py: what warehouse_mode creates, evaluated
+#      by the real Terraform; a snapshot reaches the cluster; the contract and
+#      the driver's record of a database in a team's warehouse)
 #   7. the pipeline role's dependency filters (tests/ansible/test_deps_filters.py:
 #      DESCRIPTION/renv.lock parsing, pip/uv resolver errors in one line)
 # and prints the resource count of terraform/aws. Every check runs even when
@@ -92,6 +95,7 @@ run "terraform/aws user data" env TERRAFORM="$terraform" "$venv/bin/python" test
 run "aws host expiry script" "$venv/bin/python" tests/contract/test_expiry_script.py
 run "terraform/aws names and backstop times" env TERRAFORM="$terraform" "$venv/bin/python" tests/contract/check_aws_names.py "$repo"
 run "terraform/aws teardown and backend" env TERRAFORM="$terraform" "$venv/bin/python" tests/contract/check_aws_teardown.py "$repo"
+run "terraform/aws warehouse choices" env TERRAFORM="$terraform" "$venv/bin/python" tests/contract/check_aws_warehouse.py "$repo"
 # --skip-download: never call Prisma Cloud (unreachable here, and nothing of
 # ours should leave the machine); checks run from the installed package.
 run "checkov" "$venv/bin/checkov" --directory terraform --framework terraform \

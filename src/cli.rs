@@ -85,6 +85,37 @@ pub enum ImageChoice {
     Baked,
 }
 
+/// `up --warehouse`: where the aws target's warehouse comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WarehouseChoice {
+    /// A new, empty Redshift cluster per env (the default).
+    New,
+    /// A database per env inside the team's running warehouse.
+    Existing,
+    /// A new cluster restored from this snapshot.
+    Snapshot(String),
+}
+
+impl WarehouseChoice {
+    /// terraform/aws `warehouse_mode`.
+    pub fn mode(&self) -> &'static str {
+        match self {
+            WarehouseChoice::New => "new",
+            WarehouseChoice::Existing => "existing",
+            WarehouseChoice::Snapshot(_) => "snapshot",
+        }
+    }
+}
+
+/// `--backstop-grace`: the duration as Terraform's `timeadd` reads it
+/// (`1h30m`), checked to the module's bounds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackstopGrace {
+    pub duration: Duration,
+    /// e.g. `30m`, `1h`, `1h30m`: terraform/aws `backstop_grace`.
+    pub terraform: String,
+}
+
 #[derive(Debug, Args)]
 pub struct EnvArg {
     /// Env name: a lowercase DNS label of 1-30 characters.
@@ -316,6 +347,22 @@ pub struct UpArgs {
     /// regions, image overrides. Secrets do not belong here.
     #[arg(long)]
     pub var_file: Option<PathBuf>,
+    /// aws: the env's warehouse: `new` (a Redshift cluster of its own),
+    /// `existing` (a database per env in the team's running cluster or
+    /// Serverless workgroup, see --warehouse-config; no cluster is created),
+    /// or `snapshot:NAME` (a new cluster restored from snapshot NAME).
+    #[arg(long, default_value = "new", value_parser = warehouse_choice)]
+    pub warehouse: WarehouseChoice,
+    /// aws, --warehouse existing: the team's warehouse as JSON (endpoint,
+    /// cluster_identifier or workgroup_name, db_user or secret_arn, vpc_id,
+    /// host_subnet_id, ...; docs/aws.md).
+    #[arg(long, value_name = "FILE", env = "SHADOWOPS_WAREHOUSE_CONFIG")]
+    pub warehouse_config: Option<PathBuf>,
+    /// aws: how long after the lease's end the in-cloud backstops fire (the
+    /// instance powers off, the cluster pauses): whole hours and/or minutes,
+    /// 10m to 24h (default 30m).
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true, value_parser = backstop_grace)]
+    pub backstop_grace: Option<BackstopGrace>,
     /// Print the outcome (and any failure report) as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -378,6 +425,65 @@ pub fn lease_duration(raw: &str) -> Result<Duration, String> {
         return Err("a lease must be longer than zero".into());
     }
     Ok(d)
+}
+
+/// `new`, `existing` or `snapshot:NAME` (NAME: a Redshift snapshot
+/// identifier: a letter first, letters, digits and single hyphens, at most
+/// 255, not ending with a hyphen; `rs:` for an automated snapshot).
+pub fn warehouse_choice(raw: &str) -> Result<WarehouseChoice, String> {
+    match raw {
+        "new" => return Ok(WarehouseChoice::New),
+        "existing" => return Ok(WarehouseChoice::Existing),
+        _ => {}
+    }
+    let Some(name) = raw.strip_prefix("snapshot:") else {
+        return Err(format!("{raw:?}: expected new, existing or snapshot:NAME"));
+    };
+    let bare = name.strip_prefix("rs:").unwrap_or(name);
+    let ok = !bare.is_empty()
+        && bare.len() <= 255
+        && bare.starts_with(|c: char| c.is_ascii_alphabetic())
+        && bare.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && !bare.contains("--")
+        && !bare.ends_with('-');
+    if !ok {
+        return Err(format!(
+            "{name:?} is not a Redshift snapshot identifier (a letter first, then letters, digits and single hyphens, at most 255, not ending with a hyphen)"
+        ));
+    }
+    Ok(WarehouseChoice::Snapshot(name.to_string()))
+}
+
+/// `--backstop-grace`: whole hours and/or minutes (30m, 1h, 1h30m, 90m),
+/// 10m to 24h, the bounds terraform/aws's `backstop_grace` validates.
+pub fn backstop_grace(raw: &str) -> Result<BackstopGrace, String> {
+    let trimmed = raw.trim();
+    let hint = "use whole hours and/or minutes between 10m and 24h, e.g. 30m, 1h, 1h30m";
+    if trimmed.starts_with('-') {
+        return Err(format!(
+            "a negative grace would fire the backstops before the lease ends ({hint})"
+        ));
+    }
+    let d = humantime::parse_duration(trimmed)
+        .map_err(|e| format!("invalid grace {raw:?}: {e} ({hint})"))?;
+    if d.subsec_nanos() != 0 || d.as_secs() % 60 != 0 {
+        return Err(format!("{raw:?} is not whole minutes ({hint})"));
+    }
+    if d < Duration::from_secs(600) || d > Duration::from_secs(24 * 3600) {
+        return Err(format!(
+            "{raw:?} is outside 10m-24h: shorter races the reaper's destroy, longer keeps a forgotten env billing ({hint})"
+        ));
+    }
+    let (h, m) = (d.as_secs() / 3600, d.as_secs() % 3600 / 60);
+    let terraform = match (h, m) {
+        (0, m) => format!("{m}m"),
+        (h, 0) => format!("{h}h"),
+        (h, m) => format!("{h}h{m}m"),
+    };
+    Ok(BackstopGrace {
+        duration: d,
+        terraform,
+    })
 }
 
 /// The tag sweep's margin past `expires_at`: 0s or more (e.g. 10m, 1h).
@@ -504,6 +610,64 @@ mod tests {
         let mut full = vec!["shadowops"];
         full.extend(args);
         Cli::try_parse_from(full).map(|c| c.command)
+    }
+
+    #[test]
+    fn warehouse_choices() {
+        assert_eq!(warehouse_choice("new").unwrap(), WarehouseChoice::New);
+        assert_eq!(
+            warehouse_choice("existing").unwrap(),
+            WarehouseChoice::Existing
+        );
+        assert_eq!(
+            warehouse_choice("snapshot:prod-nightly-2026-12-06").unwrap(),
+            WarehouseChoice::Snapshot("prod-nightly-2026-12-06".into())
+        );
+        assert_eq!(
+            warehouse_choice("snapshot:rs:prod-2026-12-06-03-00")
+                .unwrap()
+                .mode(),
+            "snapshot"
+        );
+        for bad in [
+            "shared",
+            "snapshot:",
+            "snapshot:1abc",
+            "snapshot:a--b",
+            "snapshot:a-",
+            "snapshot:a;drop",
+            "snapshot:a b",
+        ] {
+            assert!(warehouse_choice(bad).is_err(), "{bad}");
+        }
+        match parse(&["up", "--target", "aws"]).unwrap() {
+            Command::Up(a) => {
+                assert_eq!(a.warehouse, WarehouseChoice::New);
+                assert!(a.backstop_grace.is_none());
+            }
+            other => panic!("{other:?}"),
+        }
+        let e = parse(&["up", "--warehouse", "snapshot:bad name"]).unwrap_err();
+        assert_eq!(e.kind(), clap::error::ErrorKind::ValueValidation);
+    }
+
+    #[test]
+    fn backstop_graces_are_whole_minutes_from_10m_to_24h() {
+        let g = |s: &str| backstop_grace(s).map(|g| g.terraform);
+        assert_eq!(g("30m").unwrap(), "30m");
+        assert_eq!(g("1h").unwrap(), "1h");
+        assert_eq!(g("90m").unwrap(), "1h30m");
+        assert_eq!(g("1h 30m").unwrap(), "1h30m");
+        assert_eq!(g("10m").unwrap(), "10m");
+        assert_eq!(g("24h").unwrap(), "24h");
+        assert!(g("5m").unwrap_err().contains("outside 10m-24h"));
+        assert!(g("25h").unwrap_err().contains("outside 10m-24h"));
+        assert!(g("30m30s").unwrap_err().contains("whole minutes"));
+        assert!(g("-30m").unwrap_err().contains("negative"));
+        assert!(g("soon").unwrap_err().contains("invalid grace"));
+        let e = parse(&["up", "--target", "aws", "--backstop-grace", "5m"]).unwrap_err();
+        assert_eq!(e.kind(), clap::error::ErrorKind::ValueValidation);
+        assert!(e.to_string().contains("outside 10m-24h"), "{e}");
     }
 
     #[test]

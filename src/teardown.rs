@@ -52,7 +52,12 @@ fn destroy_inner(dir: &EnvDir, json: bool, from_reaper: bool) -> Result<i32> {
     if dir.tfvars().exists() {
         let tools = crate::tools::require(target, false)?;
         let tf = crate::terraform::for_env(dir, target, tools.terraform, &assets);
-        let result = tf.init(&run.dir).and_then(|_| tf.apply(&run.dir, true));
+        let result = tf.init(&run.dir).and_then(|_| {
+            if target == crate::cli::Target::Aws {
+                drop_env_database(&tf, dir.name.as_str())?;
+            }
+            tf.apply(&run.dir, true)
+        });
         let mut log = run.file("terraform-destroy.jsonl");
         let failed = match result {
             Ok(o) if o.finished.success() => None,
@@ -66,6 +71,18 @@ fn destroy_inner(dir: &EnvDir, json: bool, from_reaper: bool) -> Result<i32> {
             }
             Err(e) if matches!(e.downcast_ref::<Failure>(), Some(Failure::Interrupted)) => {
                 return Err(e)
+            }
+            Err(e) if e.downcast_ref::<crate::targets::aws::existing::DropFailed>().is_some() => {
+                Some(
+                    FailureReport::new(
+                        Phase::Destroy,
+                        "dropping the env's database from the team's warehouse failed; nothing was destroyed",
+                    )
+                    .with_detail(Detail::Message {
+                        message: format!("{e:#}"),
+                        tail: vec![],
+                    }),
+                )
             }
             Err(e) => Some(
                 FailureReport::new(Phase::Destroy, "terraform destroy could not run").with_detail(
@@ -154,4 +171,35 @@ pub fn report_json(json: bool, env: &str, outcome: &str) {
     if json {
         println!("{}", serde_json::json!({"env": env, "outcome": outcome}));
     }
+}
+
+/// `--warehouse existing`: drop the env's database and login from the
+/// team's warehouse *before* Terraform destroys anything. The database has
+/// no backstop and is found only through the state, while the instance
+/// powers itself off and `reap` sweeps by tags: so a drop that fails stops
+/// the destroy with the state (and the record of the database) intact, and
+/// a second `destroy` tries again. Nothing for an env with its own cluster.
+pub fn drop_env_database(tf: &crate::terraform::Terraform, env: &str) -> Result<()> {
+    use crate::targets::aws::{existing, Aws};
+    let Some(db) = existing::from_state(tf)? else {
+        return Ok(());
+    };
+    ui::info(&format!(
+        "  warehouse: dropping database {} and login {}",
+        db.database.as_str(),
+        db.user.as_str()
+    ));
+    Aws::from_env()
+        .and_then(|aws| existing::remove(&aws, &db, env, existing::Waits::default()))
+        .map_err(|e| {
+            if matches!(e.downcast_ref::<Failure>(), Some(Failure::Interrupted)) {
+                return e;
+            }
+            existing::DropFailed {
+                database: db.database.as_str().to_string(),
+                cause: format!("{e:#}"),
+            }
+            .into()
+        })?;
+    Ok(())
 }

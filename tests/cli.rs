@@ -30,6 +30,26 @@ fn bad_values_are_one_line_usage_errors_that_create_nothing() {
             vec!["--target", "aws", "--allow-cidr", "203.0.113.7/24"],
             "host bits",
         ),
+        (
+            vec!["--target", "aws", "--backstop-grace", "5m"],
+            "outside 10m-24h",
+        ),
+        (
+            vec!["--target", "aws", "--backstop-grace", "-1h"],
+            "negative",
+        ),
+        (
+            vec!["--target", "aws", "--backstop-grace", "45s"],
+            "whole minutes",
+        ),
+        (
+            vec!["--target", "aws", "--warehouse", "shared"],
+            "new, existing or snapshot:NAME",
+        ),
+        (
+            vec!["--target", "aws", "--warehouse", "snapshot:prod;drop"],
+            "not a Redshift snapshot identifier",
+        ),
     ] {
         let mut full = vec!["up", "--until", "provision"];
         full.extend(args.iter());
@@ -321,4 +341,83 @@ fn bad_pipeline_folders_and_compare_inputs_are_usage_errors_that_create_nothing(
     r.expect(2);
     assert!(r.stderr.contains("is not empty"), "{}", r.stderr);
     assert_nothing_created(&sb);
+}
+
+/// The warehouse flags: aws only; `existing` needs the team's file, and a
+/// file with a bad field is refused naming it; all before anything exists.
+#[test]
+fn warehouse_flags_are_checked_before_anything_runs() {
+    let sb = Sandbox::fixture();
+    let aws = [
+        "up",
+        "--env",
+        "w",
+        "--target",
+        "aws",
+        "--allow-cidr",
+        "203.0.113.7/32",
+        "--until",
+        "provision",
+    ];
+    let run = |extra: &[&str]| {
+        let mut full: Vec<&str> = aws.to_vec();
+        full.extend(extra);
+        sb.run(&full)
+    };
+    let r = sb.run(&[
+        "up",
+        "--env",
+        "w",
+        "--warehouse",
+        "existing",
+        "--until",
+        "provision",
+    ]);
+    r.expect(2);
+    assert!(r.stderr.contains("is for --target aws"), "{}", r.stderr);
+    let r = sb.run(&[
+        "up",
+        "--env",
+        "w",
+        "--backstop-grace",
+        "1h",
+        "--until",
+        "provision",
+    ]);
+    r.expect(2);
+    assert!(
+        r.stderr.contains("--backstop-grace is for --target aws"),
+        "{}",
+        r.stderr
+    );
+    let r = run(&["--warehouse", "existing"]);
+    r.expect(2);
+    assert!(
+        r.stderr.contains("needs --warehouse-config"),
+        "{}",
+        r.stderr
+    );
+    let team = sb.dir.path().join("team-warehouse.json");
+    std::fs::write(
+        &team,
+        r#"{"endpoint": "team-wh.abc.eu-west-1.redshift.amazonaws.com", "cluster_identifier": "team-wh",
+            "vpc_id": "vpc-0123abcd", "host_subnet_id": "subnet-0123abcd"}"#,
+    )
+    .unwrap();
+    let r = run(&[
+        "--warehouse",
+        "existing",
+        "--warehouse-config",
+        team.to_str().unwrap(),
+    ]);
+    r.expect(2);
+    assert!(
+        r.stderr.contains("team-warehouse.json") && r.stderr.contains("exactly one of db_user"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        !sb.home().join("envs").exists(),
+        "an env directory was created"
+    );
 }

@@ -90,6 +90,9 @@ fn args_for_runs(args: &CompareArgs) -> crate::cli::UpArgs {
         image: a.image,
         allow_cidr: a.allow_cidr.clone(),
         var_file: a.var_file.clone(),
+        warehouse: a.warehouse.clone(),
+        warehouse_config: a.warehouse_config.clone(),
+        backstop_grace: a.backstop_grace.clone(),
         json: a.json,
         compare_to: None,
     }

@@ -101,6 +101,9 @@ fn from_shared_state(env: &str, json: bool, req: &SharedStateRequest) -> Result<
         &work,
         &tf_env,
         deadline,
+        // Needed only for an env with a database in a team's warehouse.
+        aws::Aws::from_env().ok().as_ref(),
+        aws::existing::Waits::default(),
     )?;
     if count == 0 {
         teardown::report_json(json, env, "absent");

@@ -18,7 +18,7 @@ pub fn run(raw: &str, duration: std::time::Duration, max_ttl: std::time::Duratio
     }
     let now = std::time::SystemTime::now();
     if state.target == Some(crate::cli::Target::Aws) {
-        refuse_after_backstops(raw, state.expires_at, now)?;
+        refuse_after_backstops(raw, state.expires_at, backstop_grace(&dir), now)?;
     }
     let expires = now + lease;
     if state.target == Some(crate::cli::Target::Aws) && dir.tfvars().exists() {
@@ -81,7 +81,20 @@ fn retag_expiry(dir: &EnvDir, expires: std::time::SystemTime) -> Result<()> {
 
 /// terraform/aws's default `backstop_grace`: the backstops fire this long
 /// after the lease's end.
+/// terraform/aws's default `backstop_grace`.
 const AWS_BACKSTOP_GRACE: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+
+/// The env's own grace: `backstop_grace` in its tfvars (`up
+/// --backstop-grace`), else the module's default. A value that does not
+/// parse (the module would have refused it) counts as the default.
+fn backstop_grace(dir: &EnvDir) -> std::time::Duration {
+    std::fs::read(dir.tfvars())
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| v.get("backstop_grace")?.as_str().map(str::to_string))
+        .and_then(|g| humantime::parse_duration(&g).ok())
+        .unwrap_or(AWS_BACKSTOP_GRACE)
+}
 
 /// Past the backstops the instance has powered itself off (and is gone) and
 /// the cluster is paused: a re-apply would quietly build a new instance
@@ -89,10 +102,11 @@ const AWS_BACKSTOP_GRACE: std::time::Duration = std::time::Duration::from_secs(3
 fn refuse_after_backstops(
     raw: &str,
     expires_at: Option<std::time::SystemTime>,
+    grace: std::time::Duration,
     now: std::time::SystemTime,
 ) -> Result<()> {
     match expires_at {
-        Some(t) if now >= t + AWS_BACKSTOP_GRACE => Err(Failure::usage(format!(
+        Some(t) if now >= t + grace => Err(Failure::usage(format!(
             "env {raw}'s lease ended at {} and its backstops have fired (instance powered off, \
              cluster paused): extending would build a new instance beside a paused cluster; \
              run `shadowops destroy --env {raw}` and `shadowops up` again",
@@ -111,9 +125,30 @@ mod tests {
     fn an_aws_env_past_its_backstops_is_not_extended() {
         let now = SystemTime::now();
         let ended = |ago| Some(now - Duration::from_secs(ago));
-        assert!(refuse_after_backstops("e", ended(10 * 60), now).is_ok());
-        let err = refuse_after_backstops("e", ended(31 * 60), now).unwrap_err();
+        let grace = AWS_BACKSTOP_GRACE;
+        assert!(refuse_after_backstops("e", ended(10 * 60), grace, now).is_ok());
+        let err = refuse_after_backstops("e", ended(31 * 60), grace, now).unwrap_err();
         assert!(err.to_string().contains("backstops have fired"), "{err}");
-        assert!(refuse_after_backstops("e", None, now).is_ok());
+        assert!(refuse_after_backstops("e", None, grace, now).is_ok());
+        // `up --backstop-grace 2h`: 31 minutes after the lease is still in time.
+        let two_h = Duration::from_secs(7200);
+        assert!(refuse_after_backstops("e", ended(31 * 60), two_h, now).is_ok());
+        assert!(refuse_after_backstops("e", ended(121 * 60), two_h, now).is_err());
+    }
+
+    #[test]
+    fn the_envs_own_grace_is_read_from_its_tfvars() {
+        let home = tempfile::tempdir().unwrap();
+        let dir = EnvDir::new(home.path(), env::EnvName::parse("g").unwrap());
+        std::fs::create_dir_all(&dir.root).unwrap();
+        assert_eq!(
+            backstop_grace(&dir),
+            AWS_BACKSTOP_GRACE,
+            "no tfvars: the default"
+        );
+        std::fs::write(dir.tfvars(), r#"{"backstop_grace": "1h30m"}"#).unwrap();
+        assert_eq!(backstop_grace(&dir), Duration::from_secs(5400));
+        std::fs::write(dir.tfvars(), r#"{"env_name": "g"}"#).unwrap();
+        assert_eq!(backstop_grace(&dir), AWS_BACKSTOP_GRACE);
     }
 }

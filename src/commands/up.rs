@@ -1,6 +1,6 @@
 //! `up`: the phases of design.md in order, each recorded, resumable.
 
-use crate::cli::{FromPhase, ImageChoice, OnFailure, Target, UntilPhase, UpArgs};
+use crate::cli::{FromPhase, ImageChoice, OnFailure, Target, UntilPhase, UpArgs, WarehouseChoice};
 use crate::env::{self, EnvDir, EnvState, Status};
 use crate::error::Failure;
 use crate::paths;
@@ -45,6 +45,7 @@ fn check(args: &UpArgs) -> Result<Checked> {
             "--target aws needs --allow-cidr (the CIDR allowed to reach SSH, e.g. 203.0.113.7/32)",
         ));
     }
+    check_warehouse(args)?;
     let var_file = args.var_file.as_deref().map(var_file).transpose()?;
     let need_ansible = args.until != Some(UntilPhase::Provision);
     let tools = tools::require(args.target, need_ansible)?;
@@ -64,6 +65,9 @@ fn check(args: &UpArgs) -> Result<Checked> {
                     t.as_str()
                 )));
             }
+        }
+        if st.status != Status::Destroyed && args.target == Target::Aws {
+            same_warehouse(&dir, &args.warehouse)?;
         }
     }
     Ok(Checked {
@@ -104,6 +108,74 @@ fn check_baked_image(target: Target, assets: &std::path::Path) -> Result<()> {
         ui::warn(&format!(
             "the baked image {made_from} was made from an older playbook or base image: configure will redo the installs; run `shadowops bake` to refresh it"
         ));
+    }
+    Ok(())
+}
+
+/// `--warehouse`, `--warehouse-config` and `--backstop-grace` belong to the
+/// aws target; `existing` needs the team's file, read and checked here, and
+/// the AWS CLI for the Data API (a usage error, nothing created).
+fn check_warehouse(args: &UpArgs) -> Result<()> {
+    if args.target != Target::Aws {
+        if args.warehouse != WarehouseChoice::New {
+            return Err(Failure::usage(format!(
+                "--warehouse {} is for --target aws (the local target's warehouse is a container)",
+                args.warehouse.mode()
+            )));
+        }
+        if args.backstop_grace.is_some() {
+            return Err(Failure::usage(
+                "--backstop-grace is for --target aws (the local target's backstop is podman's --timeout)",
+            ));
+        }
+        return Ok(());
+    }
+    if args.warehouse == WarehouseChoice::Existing {
+        let path = args.warehouse_config.as_deref().ok_or_else(|| {
+            Failure::usage(
+                "--warehouse existing needs --warehouse-config FILE (or SHADOWOPS_WAREHOUSE_CONFIG): the team's warehouse, docs/aws.md",
+            )
+        })?;
+        crate::targets::aws::existing::ExistingWarehouse::load(path)?;
+        if crate::targets::aws::find_cli().is_none() {
+            return Err(Failure::usage(
+                "--warehouse existing creates the env's database through the AWS CLI (redshift-data): run scripts/setup-aws.sh",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A live env keeps its warehouse: switching between a cluster of its own
+/// and a team's warehouse, or to another snapshot, would have Terraform
+/// replace the network and the cluster under a running env (and, for
+/// `existing`, orphan the database). What the env was made with is in its
+/// tfvars; an env made before `--warehouse` existed has a cluster (`new`).
+fn same_warehouse(dir: &EnvDir, want: &WarehouseChoice) -> Result<()> {
+    let Ok(bytes) = std::fs::read(dir.tfvars()) else {
+        return Ok(()); // never got as far as its inputs
+    };
+    let vars: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    let mode = vars
+        .get("warehouse_mode")
+        .and_then(|m| m.as_str())
+        .unwrap_or("new");
+    let snapshot = vars
+        .get("redshift_snapshot_identifier")
+        .and_then(|s| s.as_str());
+    let had = match (mode, snapshot) {
+        ("snapshot", Some(s)) => format!("snapshot:{s}"),
+        (m, _) => m.to_string(),
+    };
+    let wants = match want {
+        WarehouseChoice::Snapshot(s) => format!("snapshot:{s}"),
+        w => w.mode().to_string(),
+    };
+    if had != wants {
+        return Err(Failure::usage(format!(
+            "env {} was made with --warehouse {had}; destroy it first to use --warehouse {wants}, or pick another --env",
+            dir.name
+        )));
     }
     Ok(())
 }
@@ -454,4 +526,39 @@ fn rusage_self() -> f64 {
             t(u.user_time()) + t(u.system_time())
         })
         .unwrap_or(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_live_env_keeps_its_warehouse() {
+        let home = tempfile::tempdir().unwrap();
+        let dir = EnvDir::new(home.path(), env::parse_name("w").unwrap());
+        std::fs::create_dir_all(&dir.root).unwrap();
+        let snap = |s: &str| WarehouseChoice::Snapshot(s.into());
+        // No inputs yet: anything goes.
+        assert!(same_warehouse(&dir, &WarehouseChoice::Existing).is_ok());
+        // Made before --warehouse existed: a cluster of its own.
+        std::fs::write(dir.tfvars(), r#"{"env_name": "w"}"#).unwrap();
+        assert!(same_warehouse(&dir, &WarehouseChoice::New).is_ok());
+        let e = same_warehouse(&dir, &WarehouseChoice::Existing).unwrap_err();
+        assert!(e.to_string().contains("made with --warehouse new"), "{e}");
+        std::fs::write(
+            dir.tfvars(),
+            r#"{"warehouse_mode": "snapshot", "redshift_snapshot_identifier": "prod-a"}"#,
+        )
+        .unwrap();
+        assert!(same_warehouse(&dir, &snap("prod-a")).is_ok());
+        let e = same_warehouse(&dir, &snap("prod-b")).unwrap_err();
+        assert_eq!(
+            e.downcast_ref::<Failure>().unwrap().exit_code(),
+            crate::error::EXIT_USAGE
+        );
+        assert!(e.to_string().contains("snapshot:prod-a"), "{e}");
+        std::fs::write(dir.tfvars(), r#"{"warehouse_mode": "existing"}"#).unwrap();
+        assert!(same_warehouse(&dir, &WarehouseChoice::Existing).is_ok());
+        assert!(same_warehouse(&dir, &WarehouseChoice::New).is_err());
+    }
 }

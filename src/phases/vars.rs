@@ -3,15 +3,16 @@
 //! Returns the env's Terraform and the digest of everything provision reads.
 
 use super::Ctx;
-use crate::cli::{ImageChoice, Target};
+use crate::cli::{ImageChoice, Target, WarehouseChoice};
 use crate::digest::Hasher;
 use crate::env::{self};
 use crate::keys;
 use crate::lease;
 use crate::paths;
 use crate::report::Phase;
+use crate::targets::aws::{self, existing};
 use crate::targets::host_cache::{self, HostImage};
-use crate::targets::{aws, local};
+use crate::targets::local;
 use crate::terraform::{vars, Terraform};
 use crate::ui;
 use anyhow::Result;
@@ -37,8 +38,20 @@ pub fn run(ctx: &mut Ctx) -> Result<(Terraform, String)> {
         ssh_host_key_private_file: (ctx.args.target == Target::Local)
             .then(|| keys.host_private.display().to_string()),
         ssh_host_key_public: keys.host_public.clone(),
-        warehouse_database: "analytics".into(),
-        warehouse_user: "shadow".into(),
+        // existing: the env's own database and login in the team's
+        // warehouse, which the driver creates after the apply.
+        warehouse_database: match ctx.args.warehouse {
+            WarehouseChoice::Existing if ctx.args.target == Target::Aws => {
+                existing::env_database(&ctx.state.owner, ctx.dir.name.as_str()).into()
+            }
+            _ => "analytics".into(),
+        },
+        warehouse_user: match ctx.args.warehouse {
+            WarehouseChoice::Existing if ctx.args.target == Target::Aws => {
+                existing::env_database(&ctx.state.owner, ctx.dir.name.as_str()).into()
+            }
+            _ => "shadow".into(),
+        },
         mail_from: std::env::var("SHADOWOPS_MAIL_FROM")
             .unwrap_or_else(|_| "shadowops@localhost".into()),
         mail_to: std::env::var("SHADOWOPS_MAIL_TO").unwrap_or_else(|_| "team@localhost".into()),
@@ -186,5 +199,81 @@ fn aws_inputs(ctx: &Ctx, common: vars::Common) -> Result<vars::Aws> {
             .and_then(|p| p.parse().ok())
             .unwrap_or(587),
         smtp_user: std::env::var("SHADOWOPS_SMTP_USER").unwrap_or_default(),
+        warehouse_mode: ctx.args.warehouse.mode().into(),
+        // Checked by `up` before anything was made (commands/up.rs).
+        existing_warehouse: match ctx.args.warehouse {
+            WarehouseChoice::Existing => Some(Box::new(existing_config(ctx)?)),
+            _ => None,
+        },
+        redshift_snapshot_identifier: snapshot_of(&ctx.args.warehouse),
+        backstop_grace: ctx
+            .args
+            .backstop_grace
+            .as_ref()
+            .map(|g| g.terraform.clone()),
     })
+}
+
+/// `--warehouse snapshot:NAME` as terraform/aws's redshift_snapshot_identifier.
+fn snapshot_of(choice: &WarehouseChoice) -> Option<String> {
+    match choice {
+        WarehouseChoice::Snapshot(name) => Some(name.clone()),
+        _ => None,
+    }
+}
+
+/// The team's warehouse file (`--warehouse-config`, SHADOWOPS_WAREHOUSE_CONFIG).
+pub fn existing_config(ctx: &Ctx) -> Result<existing::ExistingWarehouse> {
+    let path = ctx.args.warehouse_config.as_deref().ok_or_else(|| {
+        crate::error::Failure::usage(
+            "--warehouse existing needs --warehouse-config FILE (or SHADOWOPS_WAREHOUSE_CONFIG): the team's warehouse, docs/aws.md",
+        )
+    })?;
+    existing::ExistingWarehouse::load(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{warehouse_choice, Cli, Command};
+    use clap::Parser;
+
+    /// `--warehouse snapshot:NAME` on the command line ends as the
+    /// module's warehouse_mode and redshift_snapshot_identifier in the
+    /// tfvars; `new` and `existing` send no snapshot.
+    #[test]
+    fn a_snapshot_reaches_the_tfvars() {
+        let up = |w: &str| match Cli::try_parse_from([
+            "shadowops",
+            "up",
+            "--target",
+            "aws",
+            "--warehouse",
+            w,
+        ])
+        .unwrap()
+        .command
+        {
+            Command::Up(a) => a,
+            other => panic!("{other:?}"),
+        };
+        let a = up("snapshot:prod-nightly-2026-12-06");
+        assert_eq!(a.warehouse.mode(), "snapshot");
+        assert_eq!(
+            snapshot_of(&a.warehouse).as_deref(),
+            Some("prod-nightly-2026-12-06")
+        );
+        let json = serde_json::json!({
+            "warehouse_mode": a.warehouse.mode(),
+            "redshift_snapshot_identifier": snapshot_of(&a.warehouse),
+        });
+        assert_eq!(
+            json["redshift_snapshot_identifier"],
+            "prod-nightly-2026-12-06"
+        );
+        for w in ["new", "existing"] {
+            assert_eq!(snapshot_of(&warehouse_choice(w).unwrap()), None);
+            assert_eq!(up(w).warehouse.mode(), w);
+        }
+    }
 }

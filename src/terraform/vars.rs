@@ -52,6 +52,15 @@ pub struct Aws {
     pub smtp_host: Option<String>,
     pub smtp_port: u16,
     pub smtp_user: String,
+    /// `up --warehouse`: new, existing or snapshot.
+    pub warehouse_mode: String,
+    /// existing: the team's warehouse (SHADOWOPS_WAREHOUSE_CONFIG); null otherwise.
+    pub existing_warehouse: Option<Box<crate::targets::aws::existing::ExistingWarehouse>>,
+    /// snapshot: the snapshot the cluster is restored from; null otherwise.
+    pub redshift_snapshot_identifier: Option<String>,
+    /// `up --backstop-grace`; left out without it (the module's 30m).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backstop_grace: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -146,6 +155,16 @@ mod tests {
             smtp_host: None,
             smtp_port: 587,
             smtp_user: String::new(),
+            warehouse_mode: "existing".into(),
+            existing_warehouse: Some(Box::new(
+                serde_json::from_str(
+                    r#"{"endpoint": "wh.example", "cluster_identifier": "team-wh", "db_user": "admin",
+                        "vpc_id": "vpc-0123abcd", "host_subnet_id": "subnet-0123abcd"}"#,
+                )
+                .unwrap(),
+            )),
+            redshift_snapshot_identifier: None,
+            backstop_grace: Some("1h".into()),
         }))
         .unwrap();
         let s = serde_json::to_value(Secrets {
@@ -168,6 +187,26 @@ mod tests {
         assert!(v.get("ssh_host_key_private_file").is_none());
         assert!(v.get("ssh_host_key_private").is_none());
         assert!(v["smtp_host"].is_null());
+        assert!(v["redshift_snapshot_identifier"].is_null());
+        assert_eq!(v["backstop_grace"], "1h");
+        // Every key of the team's file is a field of the module's object.
+        let vars_tf = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("terraform/aws/variables.tf"),
+        )
+        .unwrap();
+        let object = vars_tf
+            .split("variable \"existing_warehouse\"")
+            .nth(1)
+            .unwrap()
+            .split("})")
+            .next()
+            .unwrap();
+        for key in v["existing_warehouse"].as_object().unwrap().keys() {
+            assert!(
+                object.contains(&format!("\n    {key} ")),
+                "{key} is not a field of existing_warehouse"
+            );
+        }
         assert!(s["ssh_host_key_private"]
             .as_str()
             .unwrap()

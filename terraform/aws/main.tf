@@ -1,5 +1,8 @@
 # shadowops target `aws`: one VPC, one Debian 12 host, one Redshift cluster per
-# env. Everything after `terraform output -json shadow` is target-blind.
+# env (warehouse_mode new or snapshot); or, with warehouse_mode = existing, a
+# host in the team's VPC beside the team's running warehouse, where the driver
+# makes a database per env. Everything after `terraform output -json shadow`
+# is target-blind.
 
 provider "aws" {
   # null: the standard chain picks the region (AWS_REGION, AWS_DEFAULT_REGION,
@@ -53,13 +56,31 @@ locals {
 
   # Fixed by docs/interfaces.md: the Debian AMI's default user, Airflow's port,
   # and where the jdbc role puts the Redshift jar.
-  ssh_user         = "admin"
+  ssh_user = "admin"
+
+  # existing: no cluster, no VPC of the env's own (the host sits in the
+  # team's VPC, beside its warehouse). one()/try() rather than [0] and
+  # attribute access, which would fail on the branch not taken.
+  own_cluster = var.warehouse_mode != "existing"
+  existing    = var.warehouse_mode == "existing" ? var.existing_warehouse : null
+  host_vpc_id = local.own_cluster ? one(module.network[*].vpc_id) : try(local.existing.vpc_id, null)
+  host_subnet = local.own_cluster ? one(module.network[*].public_subnet_id) : try(local.existing.host_subnet_id, null)
+  warehouse = local.own_cluster ? {
+    host     = one(module.warehouse[*].address)
+    port     = one(module.warehouse[*].port)
+    database = one(module.warehouse[*].database)
+    } : {
+    host     = try(local.existing.endpoint, null)
+    port     = try(local.existing.port, null)
+    database = var.warehouse_database # made by the driver (src/targets/aws/existing.rs)
+  }
   airflow_port     = 8080
   jdbc_driver_path = "/opt/shadowops/jdbc/redshift-jdbc42.jar"
 }
 
 module "network" {
   source = "./modules/network"
+  count  = local.own_cluster ? 1 : 0
 
   name_prefix = local.name_prefix
   vpc_cidr    = var.vpc_cidr
@@ -70,6 +91,7 @@ module "iam" {
 
   host_role_name      = module.names.iam_role_host
   scheduler_role_name = module.names.iam_role_scheduler
+  redshift_scheduler  = local.own_cluster
   # The warehouse module names its cluster the same way.
   redshift_cluster_identifier = module.names.cluster_identifier
 }
@@ -78,8 +100,8 @@ module "compute" {
   source = "./modules/compute"
 
   name_prefix           = local.name_prefix
-  vpc_id                = module.network.vpc_id
-  subnet_id             = module.network.public_subnet_id
+  vpc_id                = local.host_vpc_id
+  subnet_id             = local.host_subnet
   operator_cidr         = var.operator_cidr
   instance_type         = var.instance_type
   root_volume_size_gb   = var.root_volume_size_gb
@@ -94,10 +116,11 @@ module "compute" {
 
 module "warehouse" {
   source = "./modules/warehouse"
+  count  = local.own_cluster ? 1 : 0
 
   name_prefix              = local.name_prefix
-  vpc_id                   = module.network.vpc_id
-  subnet_ids               = module.network.private_subnet_ids
+  vpc_id                   = module.network[0].vpc_id
+  subnet_ids               = module.network[0].private_subnet_ids
   client_security_group_id = module.compute.security_group_id
   database                 = var.warehouse_database
   master_username          = var.warehouse_user
@@ -107,4 +130,32 @@ module "warehouse" {
   pause_at                 = module.names.backstop_at
   scheduled_action_name    = module.names.scheduled_action
   scheduler_role_arn       = module.iam.redshift_scheduler_role_arn
+  snapshot_identifier      = var.redshift_snapshot_identifier
+  snapshot_owner_account   = var.redshift_snapshot_owner_account
+}
+
+# existing: the team's warehouse admits this env's host on its port for the
+# env's life (only when the team names the warehouse's security group; else
+# the team admits the subnet itself). Destroyed with the env.
+resource "aws_vpc_security_group_ingress_rule" "existing_warehouse_from_host" {
+  count = try(local.existing.security_group_id, null) != null ? 1 : 0
+
+  security_group_id            = local.existing.security_group_id
+  description                  = "shadowops ${local.name_prefix}: Redshift from the env's host"
+  referenced_security_group_id = module.compute.security_group_id
+  ip_protocol                  = "tcp"
+  from_port                    = local.existing.port
+  to_port                      = local.existing.port
+}
+
+# States written before the network and the cluster became optional keep
+# them.
+moved {
+  from = module.network
+  to   = module.network[0]
+}
+
+moved {
+  from = module.warehouse
+  to   = module.warehouse[0]
 }

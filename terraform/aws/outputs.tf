@@ -20,12 +20,12 @@ output "shadow" {
 
     warehouse = {
       kind              = "redshift"
-      host              = module.warehouse.address # private DNS name, reached from the host
-      port              = module.warehouse.port
-      database          = module.warehouse.database
+      host              = local.warehouse.host # private DNS name, reached from the host
+      port              = local.warehouse.port
+      database          = local.warehouse.database
       user              = var.warehouse_user
       password          = var.warehouse_password
-      jdbc_url          = "jdbc:redshift://${module.warehouse.address}:${module.warehouse.port}/${module.warehouse.database}"
+      jdbc_url          = "jdbc:redshift://${local.warehouse.host}:${local.warehouse.port}/${local.warehouse.database}"
       jdbc_driver_class = "com.amazon.redshift.Driver"
       jdbc_driver = {
         source  = "url"
@@ -91,4 +91,28 @@ output "backstop_at" {
 output "baked_ami_name" {
   description = "Name of the AMI made by this apply (bake_ami_name plus the plan's UTC time), else null."
   value       = module.names.ami_name
+}
+
+# Not part of the contract: what the driver needs to drop the env's database
+# from the team's warehouse at destroy (src/targets/aws/existing.rs), kept in
+# the state so a destroy from shared state on another machine finds it. Holds
+# no secret (a secret's ARN is not its value). Null unless warehouse_mode is
+# existing. Depends on variables only, so it is in the state from the first
+# moment of an apply, even one that fails.
+output "existing_warehouse" {
+  description = "warehouse_mode = existing: the team's warehouse (cluster_identifier or workgroup_name, admin_database, db_user or secret_arn) and the env's database and user in it, for the driver's drop at destroy; else null."
+  value = local.existing == null ? null : {
+    cluster_identifier = local.existing.cluster_identifier
+    workgroup_name     = local.existing.workgroup_name
+    admin_database     = local.existing.admin_database
+    db_user            = local.existing.db_user
+    secret_arn         = local.existing.secret_arn
+    database           = var.warehouse_database
+    user               = var.warehouse_user
+  }
+}
+
+output "warehouse_mode" {
+  description = "new, existing or snapshot (variable warehouse_mode)."
+  value       = var.warehouse_mode
 }

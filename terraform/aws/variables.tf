@@ -338,3 +338,97 @@ variable "smtp_password" {
     error_message = "smtp_password must be set exactly when smtp_user is set (both empty/null means no SMTP authentication)."
   }
 }
+
+# --- warehouse choice (`up --warehouse new|existing|snapshot:NAME`) ----------
+
+variable "warehouse_mode" {
+  description = "Where the env's warehouse lives: `new` (a Redshift cluster per env, the default), `existing` (a per-env database, created and dropped by the driver over the Redshift Data API, inside a team's running cluster or Serverless workgroup given by existing_warehouse: no cluster, no network of its own), or `snapshot` (a new cluster restored from redshift_snapshot_identifier)."
+  type        = string
+  default     = "new"
+
+  validation {
+    condition     = contains(["new", "existing", "snapshot"], var.warehouse_mode)
+    error_message = "warehouse_mode must be one of new, existing, snapshot."
+  }
+}
+
+variable "existing_warehouse" {
+  description = "The team's running warehouse, for warehouse_mode = existing (null otherwise): its endpoint and port as the host reaches them; exactly one of cluster_identifier (provisioned) or workgroup_name (Serverless); how the driver's Data API calls authenticate (db_user for a cluster's temporary credentials, or secret_arn); the database those calls connect to (admin_database); the VPC and a public subnet in it for the host (the warehouse must be reachable from there); and, optionally, the warehouse's security group, which then admits the host's group on the port for the env's life."
+  type = object({
+    endpoint           = string
+    port               = optional(number, 5439)
+    cluster_identifier = optional(string)
+    workgroup_name     = optional(string)
+    admin_database     = optional(string, "dev")
+    db_user            = optional(string)
+    secret_arn         = optional(string)
+    vpc_id             = string
+    host_subnet_id     = string
+    security_group_id  = optional(string)
+  })
+  default = null
+
+  validation {
+    condition     = (var.existing_warehouse != null) == (var.warehouse_mode == "existing")
+    error_message = "existing_warehouse must be set exactly when warehouse_mode is existing."
+  }
+
+  validation {
+    condition = var.existing_warehouse == null || try(
+      can(regex("^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$", var.existing_warehouse.endpoint))
+      && var.existing_warehouse.port >= 1150 && var.existing_warehouse.port <= 65535 && floor(var.existing_warehouse.port) == var.existing_warehouse.port
+      && can(regex("^vpc-[0-9a-f]+$", var.existing_warehouse.vpc_id))
+      && can(regex("^subnet-[0-9a-f]+$", var.existing_warehouse.host_subnet_id))
+      && (var.existing_warehouse.security_group_id == null || can(regex("^sg-[0-9a-f]+$", var.existing_warehouse.security_group_id)))
+      && can(regex("^[a-z][a-z0-9_]{0,63}$", var.existing_warehouse.admin_database)),
+      false
+    )
+    error_message = "existing_warehouse: endpoint must be a lowercase host name, port 1150-65535, vpc_id vpc-..., host_subnet_id subnet-..., security_group_id null or sg-..., admin_database a lowercase database name."
+  }
+
+  validation {
+    # Exactly one kind of warehouse, and a way for the Data API to log in
+    # that fits it: a cluster takes db_user (temporary credentials) or
+    # secret_arn, a workgroup secret_arn or the caller's IAM identity.
+    condition = var.existing_warehouse == null || try(
+      ((var.existing_warehouse.cluster_identifier == null) != (var.existing_warehouse.workgroup_name == null))
+      && (var.existing_warehouse.cluster_identifier == null || can(regex("^[a-z][a-z0-9-]{0,62}$", var.existing_warehouse.cluster_identifier)))
+      && (var.existing_warehouse.workgroup_name == null || can(regex("^[a-z0-9-]{3,64}$", var.existing_warehouse.workgroup_name)))
+      && (var.existing_warehouse.cluster_identifier == null || ((var.existing_warehouse.db_user == null) != (var.existing_warehouse.secret_arn == null)))
+      && (var.existing_warehouse.workgroup_name == null || var.existing_warehouse.db_user == null)
+      && (var.existing_warehouse.db_user == null || can(regex("^[a-z_][a-z0-9_]{0,126}$", var.existing_warehouse.db_user)))
+      && (var.existing_warehouse.secret_arn == null || can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\\d{12}:secret:[A-Za-z0-9/_+=.@-]+$", var.existing_warehouse.secret_arn))),
+      false
+    )
+    error_message = "existing_warehouse needs exactly one of cluster_identifier or workgroup_name; a cluster exactly one of db_user or secret_arn; a workgroup no db_user (secret_arn, or the caller's IAM identity); secret_arn must be a Secrets Manager ARN."
+  }
+}
+
+variable "redshift_snapshot_identifier" {
+  description = "warehouse_mode = snapshot: the cluster snapshot the env's new cluster is restored from (a production-like copy). The restored cluster keeps the snapshot's databases and admin user: pass warehouse_database and warehouse_user to match. Null otherwise."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = (var.redshift_snapshot_identifier != null) == (var.warehouse_mode == "snapshot")
+    error_message = "redshift_snapshot_identifier must be set exactly when warehouse_mode is snapshot."
+  }
+
+  validation {
+    # Redshift's rule for snapshot identifiers (manual ones; automated ones
+    # are named rs:<cluster>-<time>).
+    condition     = var.redshift_snapshot_identifier == null || try(can(regex("^(rs:)?[a-zA-Z][a-zA-Z0-9-]{0,254}$", var.redshift_snapshot_identifier)) && !strcontains(var.redshift_snapshot_identifier, "--") && !endswith(var.redshift_snapshot_identifier, "-"), false)
+    error_message = "redshift_snapshot_identifier must start with a letter, hold letters, digits and single hyphens (at most 255), and not end with a hyphen."
+  }
+}
+
+variable "redshift_snapshot_owner_account" {
+  description = "AWS account that owns redshift_snapshot_identifier when it was shared from another account (12 digits); null for a snapshot of this account."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.redshift_snapshot_owner_account == null || try(can(regex("^\\d{12}$", var.redshift_snapshot_owner_account)) && var.redshift_snapshot_identifier != null, false)
+    error_message = "redshift_snapshot_owner_account must be null or a 12-digit account ID, and only with redshift_snapshot_identifier."
+  }
+}

@@ -117,7 +117,7 @@ def check_tree(root: Path, problems: list[str], seen: dict[Path, Module]) -> Mod
             if "default" not in var and name not in args:
                 problems.append(f"{rel}: module {call} does not pass required variable {name}")
 
-    for call, out in sorted(set(re.findall(r"\bmodule\.([A-Za-z_][\w-]*)\.([A-Za-z_][\w-]*)", mod.text))):
+    for call, out in sorted(set(re.findall(r"\bmodule\.([A-Za-z_][\w-]*)(?:\[[^\]]*\])?\.([A-Za-z_][\w-]*)", mod.text))):
         if call not in children:
             if call not in mod.calls:
                 problems.append(f"{rel}: module.{call} is not declared")
@@ -136,6 +136,9 @@ def count_resources(root: Path) -> str:
     text = f"{root}: {len(blocks)} resource blocks in {len(seen)} modules, {data} data sources"
     if multi:
         text += f"; with count/for_each: {', '.join(multi)}"
+    counted = sorted(f"module.{name}" for m in seen.values() for name, body in m.calls.items() if "count" in body or "for_each" in body)
+    if counted:
+        text += f"; modules with count/for_each: {', '.join(counted)}"
     return text
 
 

@@ -35,6 +35,26 @@ GOOD = {
     "smtp_password": "fixture-secret",
 }
 
+# A team's running Redshift cluster (warehouse_mode = existing), and a
+# Serverless workgroup.
+SECRET = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:team/redshift-admin-AbCdEf"
+EXISTING = {
+    "endpoint": "team-wh.abc123xyz.eu-west-1.redshift.amazonaws.com",
+    "port": 5439,
+    "cluster_identifier": "team-wh",
+    "admin_database": "dev",
+    "db_user": "shadowops_admin",
+    "vpc_id": "vpc-0123abcd",
+    "host_subnet_id": "subnet-0123abcd",
+    "security_group_id": "sg-0123abcd",
+}
+SERVERLESS = {
+    "endpoint": "team-wg.123456789012.eu-west-1.redshift-serverless.amazonaws.com",
+    "workgroup_name": "team-wg",
+    "vpc_id": "vpc-0123abcd",
+    "host_subnet_id": "subnet-0123abcd",
+}
+
 # Valid alternatives that must also pass.
 ALSO_GOOD = [
     {"smtp_user": None, "smtp_password": None},
@@ -58,6 +78,17 @@ ALSO_GOOD = [
      "ssh_host_key_private": "-----BEGIN OPENSSH PRIVATE KEY-----\nfixture\n-----END OPENSSH PRIVATE KEY-----\n"},
     {"backstop_grace": "10m"},
     {"backstop_grace": "1h30m"},
+    # --warehouse new made explicit; existing (a cluster with temporary
+    # credentials, a cluster with a secret, a Serverless workgroup);
+    # snapshot (own account, shared from another).
+    {"warehouse_mode": "new"},
+    {"warehouse_mode": "existing", "existing_warehouse": EXISTING,
+     "warehouse_database": "shadowops_ci_1a2b_ci_1234", "warehouse_user": "shadowops_ci_1a2b_ci_1234"},
+    {"warehouse_mode": "existing", "existing_warehouse": {**EXISTING, "db_user": None, "secret_arn": SECRET, "security_group_id": None}},
+    {"warehouse_mode": "existing", "existing_warehouse": {**SERVERLESS}},
+    {"warehouse_mode": "existing", "existing_warehouse": {**SERVERLESS, "secret_arn": SECRET}},
+    {"warehouse_mode": "snapshot", "redshift_snapshot_identifier": "prod-nightly-2026-12-06"},
+    {"warehouse_mode": "snapshot", "redshift_snapshot_identifier": "rs:prod-2026-12-06-03-00-12", "redshift_snapshot_owner_account": "123456789012"},
 ]
 
 # (variable, bad value[, extra overrides]) -> plan must fail naming `variable`.
@@ -105,6 +136,27 @@ BAD = [
     ("ssh_host_key_private_file", "relative/key"),
     ("ssh_host_key_private", "not a key"),
     ("bake_ami_name", "b" * 101),
+    ("warehouse_mode", "shared"),
+    ("warehouse_mode", "existing"),  # without existing_warehouse
+    ("existing_warehouse", EXISTING),  # with warehouse_mode new
+    ("existing_warehouse", {**EXISTING, "workgroup_name": "team-wg"}, {"warehouse_mode": "existing"}),  # both kinds
+    ("existing_warehouse", {**EXISTING, "cluster_identifier": None}, {"warehouse_mode": "existing"}),  # neither
+    ("existing_warehouse", {**EXISTING, "secret_arn": SECRET}, {"warehouse_mode": "existing"}),  # two logins
+    ("existing_warehouse", {**EXISTING, "db_user": None}, {"warehouse_mode": "existing"}),  # no login
+    ("existing_warehouse", {**SERVERLESS, "db_user": "admin"}, {"warehouse_mode": "existing"}),
+    ("existing_warehouse", {**EXISTING, "endpoint": "Team WH"}, {"warehouse_mode": "existing"}),
+    ("existing_warehouse", {**EXISTING, "vpc_id": "my-vpc"}, {"warehouse_mode": "existing"}),
+    ("existing_warehouse", {**EXISTING, "host_subnet_id": "subnet-XYZ"}, {"warehouse_mode": "existing"}),
+    ("existing_warehouse", {**EXISTING, "security_group_id": "default"}, {"warehouse_mode": "existing"}),
+    ("existing_warehouse", {**EXISTING, "admin_database": "dev; drop"}, {"warehouse_mode": "existing"}),
+    ("existing_warehouse", {**EXISTING, "secret_arn": "arn:aws:iam::123456789012:role/x", "db_user": None}, {"warehouse_mode": "existing"}),
+    ("existing_warehouse", {**EXISTING, "port": 80}, {"warehouse_mode": "existing"}),
+    ("redshift_snapshot_identifier", "prod-nightly"),  # with warehouse_mode new
+    ("redshift_snapshot_identifier", None, {"warehouse_mode": "snapshot"}),
+    ("redshift_snapshot_identifier", "1-starts-with-digit", {"warehouse_mode": "snapshot"}),
+    ("redshift_snapshot_identifier", "two--hyphens", {"warehouse_mode": "snapshot"}),
+    ("redshift_snapshot_owner_account", "12345", {"warehouse_mode": "snapshot", "redshift_snapshot_identifier": "prod"}),
+    ("redshift_snapshot_owner_account", "123456789012"),  # without a snapshot
 ]
 
 
@@ -144,8 +196,8 @@ def main() -> int:
                 failed += 1
                 print(f"FAIL {label}: plan refused it\n{result.stderr.strip()}")
 
-        for name, value in BAD:
-            result = plan({**GOOD, name: value})
+        for name, value, *extra in BAD:
+            result = plan({**GOOD, **(extra[0] if extra else {}), name: value})
             label = f"{name} = {json.dumps(value)[:40]} is refused"
             named = f'var.{name}' in result.stderr or f'"{name}"' in result.stderr
             if result.returncode != 0 and "Invalid value for variable" in result.stderr and named:

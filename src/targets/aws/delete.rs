@@ -9,7 +9,67 @@ use anyhow::{bail, Result};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
+/// Revoke what ties `group` to other groups so it can be deleted: its own
+/// rules that admit other groups, and rules of *other* groups (a team's
+/// warehouse group under `--warehouse existing`, untagged and not ours)
+/// that admit it, only those pairs, leaving the rest of those groups alone.
 pub(super) fn revoke_group_refs(aws: &Aws, group: &str) -> Result<()> {
+    let referencing = aws.call_s(
+        "ec2",
+        "describe-security-groups",
+        &[
+            "--filters",
+            &format!("Name=ip-permission.group-id,Values={group}"),
+        ],
+    )?;
+    for g in arr(&referencing, "SecurityGroups") {
+        let other = s(g, "GroupId");
+        if other == group {
+            continue;
+        }
+        let perms: Vec<Value> = arr(g, "IpPermissions")
+            .iter()
+            .filter_map(|p| {
+                let pairs: Vec<Value> = arr(p, "UserIdGroupPairs")
+                    .iter()
+                    .filter(|pair| s(pair, "GroupId") == group)
+                    .map(|pair| serde_json::json!({"GroupId": group, "UserId": pair.get("UserId")}))
+                    .map(|mut pair| {
+                        if pair["UserId"].is_null() {
+                            pair.as_object_mut().unwrap().remove("UserId");
+                        }
+                        pair
+                    })
+                    .collect();
+                if pairs.is_empty() {
+                    return None;
+                }
+                let mut only = serde_json::Map::new();
+                for k in ["IpProtocol", "FromPort", "ToPort"] {
+                    if let Some(v) = p.get(k) {
+                        only.insert(k.into(), v.clone());
+                    }
+                }
+                only.insert("UserIdGroupPairs".into(), Value::Array(pairs));
+                Some(Value::Object(only))
+            })
+            .collect();
+        if !perms.is_empty() {
+            crate::ui::info(&format!(
+                "aws sweep: revoking {other}'s rule(s) admitting {group}"
+            ));
+            aws.call(
+                "ec2",
+                "revoke-security-group-ingress",
+                &[
+                    "--group-id".into(),
+                    other,
+                    "--ip-permissions".into(),
+                    Value::Array(perms).to_string(),
+                ],
+            )?;
+        }
+    }
     let v = aws.call_s("ec2", "describe-security-groups", &["--group-ids", group])?;
     for g in arr(&v, "SecurityGroups") {
         let refs: Vec<Value> = arr(g, "IpPermissions")

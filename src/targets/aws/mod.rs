@@ -34,6 +34,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod delete;
+pub mod existing;
 mod find;
 pub mod images;
 mod shared_state;

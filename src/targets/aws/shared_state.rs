@@ -1,10 +1,11 @@
 //! The state-only destroy path: an env destroyed from its shared (S3)
 //! state on a machine that never ran its `up`, reading no local key file.
 
-use super::state_key;
+use super::existing::{self, EnvDatabase};
+use super::{state_key, Aws};
 use crate::error::Failure;
 use crate::supervise::{self, Cmd};
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -60,11 +61,13 @@ pub fn check_backend_choice(module: &Path) -> Result<Option<PathBuf>> {
 /// Destroy an env from its shared (S3) state on a machine that never ran
 /// its `up`: `terraform init` with the team's partial backend configuration
 /// and the env's key, then `apply -destroy` with [`destroy_placeholders`]
-/// (a 0600 var file in `work`). Reads no local key file. Returns the number
+/// (a 0600 var file in `work`). Reads no local key file. An env with a
+/// database in a team's warehouse (output `existing_warehouse`) has it
+/// dropped through `aws` first; if that fails nothing is destroyed. Returns the number
 /// of resources the state held before (0: nothing to do, no destroy run).
 ///
 /// `tf_env`: extra environment for Terraform (TF_CLI_CONFIG_FILE...).
-// Ten plain inputs, each named at the one call site (commands/destroy.rs)
+// Twelve plain inputs, each named at the one call site (commands/destroy.rs)
 // and in the test; a struct for them would only repeat the names.
 #[allow(clippy::too_many_arguments)]
 pub fn destroy_from_shared_state(
@@ -78,6 +81,8 @@ pub fn destroy_from_shared_state(
     work: &Path,
     tf_env: &[(String, String)],
     deadline: Duration,
+    aws: Option<&Aws>,
+    waits: existing::Waits,
 ) -> Result<usize> {
     use std::os::unix::fs::OpenOptionsExt;
     std::fs::create_dir_all(work)?;
@@ -128,6 +133,40 @@ pub fn destroy_from_shared_state(
         .count();
     if count == 0 {
         return Ok(0);
+    }
+    // --warehouse existing: the env's database in the team's warehouse goes
+    // first, while the state still says where it is (teardown.rs explains
+    // the order). The output holds secrets: captured, never logged.
+    let outputs = supervise::run_ok(
+        &tf(&["output".into(), "-json".into()], short).capture(),
+        |_, _| {},
+    )?;
+    let outputs: Value = serde_json::from_str(outputs.stdout.trim())
+        .context("terraform output -json is not JSON")?;
+    if let Some(v) = outputs
+        .get("existing_warehouse")
+        .and_then(|o| o.get("value"))
+    {
+        if let Some(db) = EnvDatabase::from_output(&v.to_string())? {
+            let aws = aws.context(
+                "the env has a database in a team's warehouse: dropping it needs the AWS CLI (scripts/setup-aws.sh)",
+            )?;
+            crate::ui::info(&format!(
+                "  warehouse: dropping database {} and login {}",
+                db.database.as_str(),
+                db.user.as_str()
+            ));
+            existing::remove(aws, &db, env, waits).map_err(|e| {
+                if matches!(e.downcast_ref::<Failure>(), Some(Failure::Interrupted)) {
+                    return e; // Ctrl-C stays an interruption (exit 130)
+                }
+                existing::DropFailed {
+                    database: db.database.as_str().to_string(),
+                    cause: format!("{e:#}"),
+                }
+                .into()
+            })?;
+        }
     }
     let vars = work.join("destroy.tfvars.json");
     let mut f = std::fs::OpenOptions::new()

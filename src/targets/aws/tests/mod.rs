@@ -3,6 +3,7 @@
 //! and are `#[ignore]`d unless asked for (`-- --include-ignored`, make test).
 
 mod emulator;
+mod existing;
 mod images;
 mod state;
 mod sweep;

@@ -12,6 +12,11 @@ use std::time::Duration;
 /// backend.tf and S3 override: two terraform_data resources, one with a
 /// destroy-time provisioner that touches `var.marker`.
 fn fixture_module(repo: &Path, tmp: &Path) -> PathBuf {
+    fixture_module_with(repo, tmp, "")
+}
+
+/// [`fixture_module`] plus `extra` HCL (outputs, more resources).
+pub(super) fn fixture_module_with(repo: &Path, tmp: &Path, extra: &str) -> PathBuf {
     let module = tmp.join("module");
     std::fs::create_dir_all(&module).unwrap();
     for f in ["variables.tf", "backend.tf"] {
@@ -40,7 +45,9 @@ command     = "touch \"$M\""
 environment = { M = self.input.marker }
   }
 }
-"#,
+"#
+        .to_string()
+            + extra,
     )
     .unwrap();
     assert!(
@@ -51,7 +58,7 @@ environment = { M = self.input.marker }
 }
 
 /// A bucket in moto and the team's partial backend settings pointing at it.
-fn team_backend(aws: &Aws, tmp: &Path, url: &str) -> PathBuf {
+pub(super) fn team_backend(aws: &Aws, tmp: &Path, url: &str) -> PathBuf {
     aws.call_s(
         "s3api",
         "create-bucket",
@@ -78,7 +85,7 @@ fn team_backend(aws: &Aws, tmp: &Path, url: &str) -> PathBuf {
 }
 
 /// `terraform -chdir=MODULE ARGS` with DIR's data directory: (ok, output).
-fn tf(module: &Path, cli_cfg: &Path, dir: &Path, args: &[String]) -> (bool, String) {
+pub(super) fn tf(module: &Path, cli_cfg: &Path, dir: &Path, args: &[String]) -> (bool, String) {
     let out = std::process::Command::new("terraform")
         .arg(format!("-chdir={}", module.display()))
         .args(args)
@@ -101,7 +108,7 @@ fn tf(module: &Path, cli_cfg: &Path, dir: &Path, args: &[String]) -> (bool, Stri
 /// Machine A: init with the team's settings and the env's key, apply; the
 /// state lands under the per-owner, per-env key. Returns (machine A's
 /// directory, its var file, the marker the destroy-time provisioner makes).
-fn machine_a_applies(
+pub(super) fn machine_a_applies(
     aws: &Aws,
     module: &Path,
     backend: &Path,
@@ -263,6 +270,8 @@ fn state_only_destroy_from_shared_s3_state() {
         &b,
         &tf_env,
         Duration::from_secs(300),
+        None,
+        existing::Waits::default(),
     )
     .unwrap();
     assert_eq!(n, 2, "the state held both resources");
@@ -289,6 +298,8 @@ fn state_only_destroy_from_shared_s3_state() {
         &c,
         &tf_env,
         Duration::from_secs(300),
+        None,
+        existing::Waits::default(),
     )
     .unwrap();
     assert_eq!(n, 0);

@@ -493,3 +493,79 @@ fn tag_sweep_against_moto() {
     let again = sweep(&aws, now, margin, false).unwrap();
     assert!(again.expired.is_empty(), "{:#?}", again.expired);
 }
+
+/// `--warehouse existing`: the env's host group sits in the team's VPC and
+/// the team's (untagged) warehouse group admits it. The sweep deletes the
+/// host group after revoking only that rule: the team's VPC, group and its
+/// other rules stay.
+#[test]
+#[ignore = "needs moto; run by make test"]
+fn sweep_revokes_a_team_groups_rule_for_an_expired_host_only() {
+    let _l = lock();
+    let server = moto();
+    emulator_env(&server.url);
+    let aws = Aws::from_env().unwrap();
+    let c = |svc: &str, op: &str, args: Vec<String>| c(&aws, svc, op, args);
+    let team_vpc = c(
+        "ec2",
+        "create-vpc",
+        vec!["--cidr-block".into(), "10.77.0.0/16".into()],
+    );
+    let team_vpc = s(&team_vpc["Vpc"], "VpcId");
+    let team_sg = c(
+        "ec2",
+        "create-security-group",
+        vec![
+            "--group-name".into(),
+            "team-warehouse".into(),
+            "--description".into(),
+            "the team's Redshift".into(),
+            "--vpc-id".into(),
+            team_vpc.clone(),
+        ],
+    );
+    let team_sg = s(&team_sg, "GroupId");
+    let tags = tag_list("wh", "alice", Some("2026-01-01T00:00:00Z"));
+    let (host_sg, _own_wh_sg) =
+        make_groups(&aws, &tags, &resource_prefix("alice", "wh"), &team_vpc);
+    let office = json!([{"IpProtocol": "tcp", "FromPort": 5439, "ToPort": 5439, "IpRanges": [{"CidrIp": "198.51.100.0/24"}]}]);
+    let from_host = json!([{"IpProtocol": "tcp", "FromPort": 5439, "ToPort": 5439, "UserIdGroupPairs": [{"GroupId": host_sg}]}]);
+    for perms in [&office, &from_host] {
+        c(
+            "ec2",
+            "authorize-security-group-ingress",
+            vec![
+                "--group-id".into(),
+                team_sg.clone(),
+                "--ip-permissions".into(),
+                perms.to_string(),
+            ],
+        );
+    }
+
+    let done = sweep(&aws, SystemTime::now(), Duration::from_secs(600), false).unwrap();
+    assert!(done.failed.is_empty(), "failed: {:#?}", done.failed);
+    assert!(!exists(&aws, Kind::SecurityGroup, &host_sg));
+    assert!(exists(&aws, Kind::SecurityGroup, &team_sg));
+    assert!(
+        exists(&aws, Kind::Vpc, &team_vpc),
+        "the team's VPC is not ours"
+    );
+    let g = aws
+        .call_s(
+            "ec2",
+            "describe-security-groups",
+            &["--group-ids", &team_sg],
+        )
+        .unwrap();
+    let perms = &g["SecurityGroups"][0]["IpPermissions"];
+    let text = perms.to_string();
+    assert!(
+        !text.contains(&host_sg),
+        "the rule admitting the host is gone: {text}"
+    );
+    assert!(
+        text.contains("198.51.100.0/24"),
+        "the team's own rule stays: {text}"
+    );
+}

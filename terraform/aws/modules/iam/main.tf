@@ -63,6 +63,9 @@ data "aws_iam_policy_document" "pause_cluster" {
 }
 
 resource "aws_iam_role" "redshift_scheduler" {
+  # No cluster of the env's own (warehouse_mode = existing): nothing to pause.
+  count = var.redshift_scheduler ? 1 : 0
+
   name                 = var.scheduler_role_name
   description          = "shadowops: Redshift scheduler pauses the env's cluster at expiry"
   assume_role_policy   = data.aws_iam_policy_document.scheduler_assume.json
@@ -70,7 +73,20 @@ resource "aws_iam_role" "redshift_scheduler" {
 }
 
 resource "aws_iam_role_policy" "pause_cluster" {
+  count = var.redshift_scheduler ? 1 : 0
+
   name   = "pause-own-cluster"
-  role   = aws_iam_role.redshift_scheduler.id
+  role   = aws_iam_role.redshift_scheduler[0].id
   policy = data.aws_iam_policy_document.pause_cluster.json
+}
+
+# States written before the role became optional keep it.
+moved {
+  from = aws_iam_role.redshift_scheduler
+  to   = aws_iam_role.redshift_scheduler[0]
+}
+
+moved {
+  from = aws_iam_role_policy.pause_cluster
+  to   = aws_iam_role_policy.pause_cluster[0]
 }

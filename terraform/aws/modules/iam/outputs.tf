@@ -4,6 +4,6 @@ output "instance_profile_name" {
 }
 
 output "redshift_scheduler_role_arn" {
-  description = "ARN of the role the Redshift scheduler assumes to pause the env's cluster."
-  value       = aws_iam_role.redshift_scheduler.arn
+  description = "ARN of the role the Redshift scheduler assumes to pause the env's cluster; null without a cluster of the env's own."
+  value       = one(aws_iam_role.redshift_scheduler[*].arn)
 }

@@ -27,3 +27,14 @@ variable "redshift_cluster_identifier" {
     error_message = "redshift_cluster_identifier must be a valid Redshift cluster identifier."
   }
 }
+
+variable "redshift_scheduler" {
+  description = "Whether the env has a cluster of its own to pause at the backstop (false for warehouse_mode = existing): creates the scheduler's role."
+  type        = bool
+  default     = true
+
+  validation {
+    condition     = var.redshift_scheduler != null
+    error_message = "redshift_scheduler must be true or false."
+  }
+}

@@ -43,13 +43,17 @@ resource "aws_redshift_cluster" "this" {
   # checkov:skip=CKV_AWS_71: audit logging needs an S3 bucket or CloudWatch log group that outlives the env; a throwaway env holding only generated test data has nothing to audit the account's CloudTrail does not already record.
   # checkov:skip=CKV_AWS_142: the AWS-managed key encrypts at rest at no cost; a customer-managed KMS key costs per month and cannot be deleted sooner than 7 days, outliving every env.
   cluster_identifier = var.name_prefix
-  database_name      = var.database
-  master_username    = var.master_username
-  master_password    = var.master_password
-  node_type          = var.node_type
-  cluster_type       = var.number_of_nodes == 1 ? "single-node" : "multi-node"
-  number_of_nodes    = var.number_of_nodes
-  port               = var.port
+  # A restore (warehouse_mode = snapshot) keeps the snapshot's databases and
+  # admin user; these two then only name them (docs/aws.md).
+  snapshot_identifier = var.snapshot_identifier
+  owner_account       = var.snapshot_owner_account
+  database_name       = var.database
+  master_username     = var.master_username
+  master_password     = var.master_password
+  node_type           = var.node_type
+  cluster_type        = var.number_of_nodes == 1 ? "single-node" : "multi-node"
+  number_of_nodes     = var.number_of_nodes
+  port                = var.port
 
   cluster_subnet_group_name    = aws_redshift_subnet_group.this.name
   cluster_parameter_group_name = aws_redshift_parameter_group.this.name
@@ -62,6 +66,13 @@ resource "aws_redshift_cluster" "this" {
   skip_final_snapshot                 = true
   automated_snapshot_retention_period = 1
   allow_version_upgrade               = true
+
+  lifecycle {
+    # Both force a new cluster, and a restored cluster reads back the
+    # snapshot's own: without this every apply after a restore would plan a
+    # replacement. The `database` output still reports the real name.
+    ignore_changes = [database_name, master_username]
+  }
 }
 
 data "aws_region" "current" {}

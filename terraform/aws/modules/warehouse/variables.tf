@@ -139,3 +139,25 @@ variable "scheduler_role_arn" {
     error_message = "scheduler_role_arn must be an IAM role ARN."
   }
 }
+
+variable "snapshot_identifier" {
+  description = "Cluster snapshot to restore the cluster from (warehouse_mode = snapshot); null creates an empty cluster."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.snapshot_identifier == null || try(can(regex("^(rs:)?[a-zA-Z][a-zA-Z0-9-]{0,254}$", var.snapshot_identifier)), false)
+    error_message = "snapshot_identifier must be null or a Redshift snapshot identifier."
+  }
+}
+
+variable "snapshot_owner_account" {
+  description = "Account that shared snapshot_identifier with this one (12 digits); null for an own snapshot."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.snapshot_owner_account == null || try(can(regex("^\\d{12}$", var.snapshot_owner_account)), false)
+    error_message = "snapshot_owner_account must be null or a 12-digit account ID."
+  }
+}
