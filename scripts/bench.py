@@ -192,6 +192,22 @@ def container_max_usage(cid):
         return 0
 
 
+def container_cpu_ns(cid):
+    try:
+        return int((Path("/sys/fs/cgroup/cpuacct/libpod_parent") / f"libpod-{cid}" / "cpuacct.usage").read_text())
+    except OSError:
+        return 0
+
+
+def idle_cpu(envs, seconds=20):
+    """CPU (in cores) each env's containers use while up and idle (Airflow's
+    scheduler, DAG processor, triggerer and API server keep running)."""
+    ids = {e: podman("ps", "-q", "--no-trunc", "--filter", f"label=shadowops.env={e}").split() for e in envs}
+    before = {e: sum(container_cpu_ns(c) for c in ids[e]) for e in envs}
+    time.sleep(seconds)
+    return {e: round((sum(container_cpu_ns(c) for c in ids[e]) - before[e]) / 1e9 / seconds, 3) for e in envs}
+
+
 def mem_in_use():
     m = {}
     for line in open("/proc/meminfo"):
@@ -206,7 +222,7 @@ def scale(n):
     envs = [f"bench-s{n}-{i}" for i in range(n)]
     peak_env = {e: 0 for e in envs}
     peak_machine = [0]
-    idle = mem_in_use()
+    idle_mem = mem_in_use()
     done = threading.Event()
 
     def sample():
@@ -230,6 +246,7 @@ def scale(n):
         max_usage[e] = sum(container_max_usage(c) for c in ids)
     done.set()
     sampler.join()
+    idle = idle_cpu(envs)
     green = [p.returncode == 0 and "e-mail: received" in o for p, o in zip(procs, outs)]
     for e, ok, o in zip(envs, green, outs):
         if not ok:
@@ -246,7 +263,8 @@ def scale(n):
         "all_green": all(green),
         "env_peak_rss_mib": {e: mib(v) for e, v in peak_env.items()},
         "env_max_usage_incl_page_cache_mib": {e: mib(v) for e, v in max_usage.items()},
-        "machine_idle_mib": mib(idle),
+        "env_idle_cpu_cores": idle,
+        "machine_idle_mib": mib(idle_mem),
         "machine_peak_mib": mib(peak_machine[0]),
         "destroy_wall_s": round(destroy_wall, 1),
         "all_destroyed": all(destroyed) and not left,
@@ -339,7 +357,8 @@ def main():
         per_env = "/".join(str(v) for v in r["env_peak_rss_mib"].values())
         rows.append((f"scale {r['envs']}: wall (x one)", f"{r['wall_s']} ({r['wall_vs_one']}x)", "4 envs <= 2.5x" if r["envs"] == 4 else ""))
         rows.append((f"  green / destroyed clean", f"{r['all_green']} / {r['all_destroyed']}", ""))
-        rows.append((f"  env RSS MiB; machine peak", f"{per_env}; {r['machine_peak_mib']}", f"idle {r['machine_idle_mib']}"))
+        rows.append((f"  env RSS MiB; machine peak", f"{per_env}; {r['machine_peak_mib']}", f"before {r['machine_idle_mib']}"))
+        rows.append((f"  env idle CPU (cores)", "/".join(str(v) for v in r["env_idle_cpu_cores"].values()), ""))
     print(f"{'measure':38} {'value':>24}  target")
     for name, val, goal in rows:
         print(f"{name:38} {str(val):>24}  {goal}")
