@@ -311,11 +311,14 @@ def main():
         result["rss_kib"].append(rss)
         t, _, _ = timed(["destroy", "--env", env])
         result["destroy_base"].append(t)
+    # What was measured so far survives a failure of a later step.
+    (TARGET / "bench" / "bench.json").write_text(json.dumps(result, indent=2))
     log("baseline: the same playbook with stock Ansible settings")
     result["baseline_configure_s"] = round(baseline(), 1)
     for n in [int(x) for x in os.environ.get("BENCH_SCALE", "1,2,4").split(",") if x]:
         log(f"scale: {n} env(s) at once")
         result["scale"].append(scale(n))
+        (TARGET / "bench" / "bench.json").write_text(json.dumps(result, indent=2))
 
     def med(rows, key):
         return median([r["phases"].get(key, 0.0) for r in rows])
