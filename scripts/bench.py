@@ -18,7 +18,8 @@ Runs in one go, on one machine (ratios, not absolute times, are what travel):
     use, then destroyed at once with nothing left (BENCH_SCALE=1,2,4);
   * the driver's own peak RSS (VmHWM sampled from /proc) and CPU time per `up`.
 Prints a table and writes target/bench/bench.json. States what was cached.
-BENCH_ONLY=scale runs the first `up` and the scale run only (bench-scale.json).
+BENCH_ONLY=scale runs the first `up` and the scale run only (bench-scale.json);
+BENCH_ONLY=baseline the stock baseline only.
 """
 import json
 import os
@@ -111,7 +112,7 @@ def median(xs):
 def baseline():
     """Same module, same playbook, stock settings, hand-written inventory."""
     env = "bench-base"
-    timed(["up", "--env", env, "--until", "provision", "--ttl", "1h"])
+    timed(["up", "--env", env, "--until", "provision", "--ttl", "1h", "--image", "base"])
     c = json.loads((HOME / "envs" / env / "contract.json").read_text())
     d = HOME / "baseline"
     d.mkdir(exist_ok=True)
@@ -285,6 +286,10 @@ def main():
             result["scale"].append(scale(n))
             print(json.dumps(result["scale"][-1]), flush=True)
         (TARGET / "bench" / "bench-scale.json").write_text(json.dumps(result, indent=2))
+        shutil.rmtree(HOME, ignore_errors=True)
+        return
+    if os.environ.get("BENCH_ONLY") == "baseline":
+        print(f"configure, stock baseline: {baseline():.1f} s")
         shutil.rmtree(HOME, ignore_errors=True)
         return
     log("first up of this software stamp (and the background bake it starts)")
