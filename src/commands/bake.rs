@@ -113,6 +113,10 @@ fn destroy_bake_env(env_name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Software stamps whose host image a bake keeps (`prune-images --keep N`
+/// chooses otherwise).
+const KEEP_STAMPS: usize = 2;
+
 fn bake_local(auto: bool) -> Result<i32> {
     let assets = paths::assets()?;
     let env_name = "bake";
@@ -128,9 +132,6 @@ fn bake_local(auto: bool) -> Result<i32> {
     }
     let started = std::time::Instant::now();
     ui::phase("bake", &format!("software stamp {stamp}: {tag}"));
-    // A re-bake of the same stamp moves the tag; the image it leaves
-    // untagged is removed below.
-    let replaced = image_id(&assets, &tag);
     if let Err(e) = configure_bake_env(env_name, &[]) {
         // `--on-failure destroy` covers a failure, not an interruption: the
         // bake env goes either way (a background bake has nobody to clean up).
@@ -157,26 +158,26 @@ fn bake_local(auto: bool) -> Result<i32> {
     let destroyed = destroy_bake_env(env_name);
     made?;
     destroyed.with_context(|| format!("image {tag} was made"))?;
-    let previous = local::baked_image().ok();
     std::fs::create_dir_all(paths::cache())?;
     std::fs::write(local::baked_tag_file(), format!("{tag}\n"))?;
-    // The images this one replaces (an older playbook, or the same stamp
-    // baked before) would only take disk space; a live env still using one
-    // keeps it (podman refuses, we go on; `prune-images` retries).
-    if let Some(old) = replaced.filter(|id| image_id(&assets, &tag).as_ref() != Some(id)) {
-        let rmi = local::podman(&assets).args(["rmi", &old]).capture();
-        if supervise::run_ok(&rmi, |_, _| {}).is_ok() {
-            ui::info(&format!("removed the image this bake replaced ({old:.12})"));
+    // What would only take disk space goes: the image a re-bake of the same
+    // stamp left untagged, and older stamps' images beyond the newest two
+    // (two, so that switching between two branches does not re-bake every
+    // time). Images a container uses stay (`prune-images` retries).
+    match host_cache::baked_images(&assets) {
+        Ok(images) => {
+            for old in host_cache::to_prune(&images, KEEP_STAMPS, &tag) {
+                let rmi = local::podman(&assets).args(["rmi", &old.id]).capture();
+                if supervise::run_ok(&rmi, |_, _| {}).is_ok() {
+                    ui::info(&format!(
+                        "removed the older host image {} ({:.12})",
+                        old.tag().unwrap_or("untagged"),
+                        old.id
+                    ));
+                }
+            }
         }
-    }
-    if let Some(old) = previous.filter(|p| *p != tag) {
-        let rmi = local::podman(&assets).args(["rmi", &old]).capture();
-        match supervise::run_ok(&rmi, |_, _| {}) {
-            Ok(_) => ui::info(&format!("removed the previous baked image {old}")),
-            Err(_) => ui::info(&format!(
-                "kept the previous baked image {old} (in use); `shadowops prune-images` removes unused images"
-            )),
-        }
+        Err(e) => ui::warn(&format!("could not list older host images: {e:#}")),
     }
     ui::ok(&format!(
         "baked {tag} in {:.0}s",
@@ -184,18 +185,6 @@ fn bake_local(auto: bool) -> Result<i32> {
     ));
     println!("{tag}");
     Ok(0)
-}
-
-/// The ID of the image a tag names now, if any.
-fn image_id(assets: &std::path::Path, tag: &str) -> Option<String> {
-    let out = supervise::run_ok(
-        &local::podman(assets)
-            .args(["image", "inspect", "--format", "{{.Id}}", tag])
-            .capture(),
-        |_, _| {},
-    )
-    .ok()?;
-    Some(out.stdout.trim().to_string()).filter(|s| !s.is_empty())
 }
 
 fn bake_aws(allow_cidr: Option<&str>) -> Result<i32> {
