@@ -16,6 +16,8 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How long transient errors may go on before a call (or a wait) gives up.
@@ -259,21 +261,41 @@ impl Airflow {
         Ok(())
     }
 
+    /// The DAG as Airflow has it now, if that is exactly the deployed file
+    /// (one look: no wait, and anything else, import errors included, is
+    /// `None`, since they may be those of an older version of the file).
+    pub fn parsed_now(&self, dag_id: &str, dags_dir: &Path) -> Option<ParsedDag> {
+        match self.look_at_dag(dag_id, dags_dir) {
+            Ok(Probe::Ready(p)) => Some(p),
+            _ => None,
+        }
+    }
+
     /// Wait until Airflow has parsed the DAG from exactly the file deployed
-    /// from `dags_dir` (a changed DAG is never run at its previous version),
-    /// fail on that file's import errors, and unpause this DAG (only this
-    /// one: every other DAG stays paused as created).
-    pub fn wait_dag(&self, dag_id: &str, dags_dir: &Path, limit: Duration) -> Result<ParsedDag> {
+    /// from `dags_dir` (a changed DAG is never run at its previous version);
+    /// fail on that file's import errors, at `limit`, or once `stop` is set
+    /// (whoever set it no longer needs the DAG). Unpausing is
+    /// [`Airflow::unpause`], after the pipeline's tests passed.
+    pub fn wait_parsed(
+        &self,
+        dag_id: &str,
+        dags_dir: &Path,
+        limit: Duration,
+        stop: Arc<AtomicBool>,
+    ) -> Result<ParsedDag> {
         let me = self.clone();
         let dag_id_owned = dag_id.to_string();
         let dags_dir = dags_dir.to_path_buf();
         let mut transient_since: Option<Instant> = None;
         let budget = self.retry_budget;
-        let parsed = supervise::wait(
+        supervise::wait(
             &format!("DAG {dag_id} parsed from the deployed file"),
             limit,
             Duration::from_millis(400),
             move || {
+                if stop.load(Ordering::SeqCst) {
+                    return Probe::Failed(anyhow!("no longer waiting for DAG {dag_id_owned}"));
+                }
                 let look = me.look_at_dag(&dag_id_owned, &dags_dir);
                 match look {
                     Err(e) if e.transient() => {
@@ -291,7 +313,12 @@ impl Airflow {
                     }
                 }
             },
-        )?;
+        )
+    }
+
+    /// Unpause this DAG (only this one: every other DAG stays paused as
+    /// created), if it is paused.
+    pub fn unpause(&self, dag_id: &str) -> Result<()> {
         let dag: Dag = self.call("GET", &format!("/api/v2/dags/{dag_id}"), None)?;
         if dag.is_paused {
             let _: Value = self.call(
@@ -300,10 +327,22 @@ impl Airflow {
                 Some(&json!({"is_paused": false})),
             )?;
         }
-        Ok(parsed)
+        Ok(())
     }
 
-    /// One look for [`Airflow::wait_dag`].
+    /// Ask the task execution API (a sub-application of the API server) for
+    /// its health, once, and say how long that took. The API server builds
+    /// that application's routes on its first request, which costs ~2 s
+    /// (4 s on a loaded machine); without this the first task of the first
+    /// DAG run after Airflow started waits for it. Best effort: an error
+    /// only means the first task pays that cost itself.
+    pub fn warm_up(&self) -> Result<Duration, ApiError> {
+        let started = Instant::now();
+        let _: Value = self.call_once("GET", "/execution/health", None)?;
+        Ok(started.elapsed())
+    }
+
+    /// One look for [`Airflow::wait_parsed`].
     fn look_at_dag(&self, dag_id: &str, dags_dir: &Path) -> Result<Probe<ParsedDag>, ApiError> {
         let dag: Dag = match self.call_once("GET", &format!("/api/v2/dags/{dag_id}"), None) {
             Ok(d) => d,
