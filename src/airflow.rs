@@ -23,6 +23,9 @@ use std::time::{Duration, Instant};
 /// How long transient errors may go on before a call (or a wait) gives up.
 pub const DEFAULT_RETRY_BUDGET: Duration = Duration::from_secs(60);
 
+/// How often [`Airflow::follow`] asks for a running DAG run's task instances.
+const TASKS_EVERY: Duration = Duration::from_millis(400);
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("Airflow refused the credentials (HTTP {code} from {url}): {body}")]
@@ -437,6 +440,10 @@ impl Airflow {
     /// Follow a run to its end, one progress line per task. Transient API
     /// errors are ridden out within the retry budget (a 30-minute run is not
     /// lost to one dropped connection).
+    ///
+    /// The run's state is asked for every 200 ms (its end is what the rest of
+    /// the phase waits for), its task instances at most every 400 ms (for
+    /// the progress lines; the larger answer) and once more at the end.
     pub fn follow(
         &self,
         dag_id: &str,
@@ -449,11 +456,12 @@ impl Airflow {
         let mut seen: BTreeMap<String, String> = BTreeMap::new();
         let mut started = BTreeSet::new();
         let mut transient_since: Option<Instant> = None;
+        let mut tasks_seen_at: Option<Instant> = None;
         let budget = self.retry_budget;
         supervise::wait(
             &format!("DAG run {run_id}"),
             limit,
-            Duration::from_millis(400),
+            Duration::from_millis(200),
             move || {
                 let look = me
                     .call_once::<DagRun>(
@@ -462,12 +470,17 @@ impl Airflow {
                         None,
                     )
                     .and_then(|run| {
+                        let ended = run.state == "success" || run.state == "failed";
+                        if !ended && tasks_seen_at.is_some_and(|t| t.elapsed() < TASKS_EVERY) {
+                            return Ok((run.state, None));
+                        }
                         let tis: TaskInstances = me.call_once(
                             "GET",
                             &format!("/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances"),
                             None,
                         )?;
-                        Ok((run.state, tis.task_instances))
+                        tasks_seen_at = Some(Instant::now());
+                        Ok((run.state, Some(tis.task_instances)))
                     });
                 let (state, tasks) = match look {
                     Ok(x) => {
@@ -487,7 +500,7 @@ impl Airflow {
                     }
                     Err(e) => return Probe::Failed(e.into()),
                 };
-                for t in &tasks {
+                for t in tasks.iter().flatten() {
                     let st = t.state.clone().unwrap_or_else(|| "none".into());
                     if seen.insert(t.task_id.clone(), st.clone()).as_deref() == Some(st.as_str()) {
                         continue;
@@ -507,6 +520,7 @@ impl Airflow {
                     }
                 }
                 if state == "success" || state == "failed" {
+                    let tasks = tasks.unwrap_or_default();
                     Probe::Ready((state, tasks.iter().map(outcome).collect()))
                 } else {
                     Probe::Pending(format!("run {state}"))

@@ -334,6 +334,34 @@ fn a_503_while_following_a_run_is_retried() {
 }
 
 #[test]
+fn following_asks_for_the_run_often_and_for_its_tasks_less_often_and_at_the_end() {
+    let stub = Stub::start(|m, p, nth| match (m, p) {
+        ("GET", "/api/v2/dags/demo/dagRuns/r1") => {
+            let state = if nth > 8 { "success" } else { "running" };
+            (200, json!({"state": state}).to_string())
+        }
+        ("GET", "/api/v2/dags/demo/dagRuns/r1/taskInstances") => (
+            200,
+            json!({"task_instances": [
+            {"task_id": "notify", "state": if nth > 1 { "success" } else { "running" },
+             "duration": 0.1, "try_number": 1}]})
+            .to_string(),
+        ),
+        _ => (404, "{}".into()),
+    });
+    let (state, tasks) = fast(Airflow::new(&stub.base))
+        .follow("demo", "r1", Duration::from_secs(20))
+        .unwrap();
+    assert_eq!(state, "success");
+    // The outcome comes from task instances read after the run ended.
+    assert_eq!(tasks[0].state, "success");
+    let tis = stub.count("GET /api/v2/dags/demo/dagRuns/r1/taskInstances");
+    let runs = stub.count("GET /api/v2/dags/demo/dagRuns/r1") - tis;
+    assert_eq!(runs, 9);
+    assert!((2..runs).contains(&tis), "{tis} task instance reads");
+}
+
+#[test]
 fn a_404_while_following_is_not_retried_forever() {
     let stub = Stub::start(|_, _, _| (404, "{\"detail\": \"no such run\"}".into()));
     let started = Instant::now();
