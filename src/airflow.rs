@@ -16,10 +16,15 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How long transient errors may go on before a call (or a wait) gives up.
 pub const DEFAULT_RETRY_BUDGET: Duration = Duration::from_secs(60);
+
+/// How often [`Airflow::follow`] asks for a running DAG run's task instances.
+const TASKS_EVERY: Duration = Duration::from_millis(400);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -259,21 +264,41 @@ impl Airflow {
         Ok(())
     }
 
+    /// The DAG as Airflow has it now, if that is exactly the deployed file
+    /// (one look: no wait, and anything else, import errors included, is
+    /// `None`, since they may be those of an older version of the file).
+    pub fn parsed_now(&self, dag_id: &str, dags_dir: &Path) -> Option<ParsedDag> {
+        match self.look_at_dag(dag_id, dags_dir) {
+            Ok(Probe::Ready(p)) => Some(p),
+            _ => None,
+        }
+    }
+
     /// Wait until Airflow has parsed the DAG from exactly the file deployed
-    /// from `dags_dir` (a changed DAG is never run at its previous version),
-    /// fail on that file's import errors, and unpause this DAG (only this
-    /// one: every other DAG stays paused as created).
-    pub fn wait_dag(&self, dag_id: &str, dags_dir: &Path, limit: Duration) -> Result<ParsedDag> {
+    /// from `dags_dir` (a changed DAG is never run at its previous version);
+    /// fail on that file's import errors, at `limit`, or once `stop` is set
+    /// (whoever set it no longer needs the DAG). Unpausing is
+    /// [`Airflow::unpause`], after the pipeline's tests passed.
+    pub fn wait_parsed(
+        &self,
+        dag_id: &str,
+        dags_dir: &Path,
+        limit: Duration,
+        stop: Arc<AtomicBool>,
+    ) -> Result<ParsedDag> {
         let me = self.clone();
         let dag_id_owned = dag_id.to_string();
         let dags_dir = dags_dir.to_path_buf();
         let mut transient_since: Option<Instant> = None;
         let budget = self.retry_budget;
-        let parsed = supervise::wait(
+        supervise::wait(
             &format!("DAG {dag_id} parsed from the deployed file"),
             limit,
             Duration::from_millis(400),
             move || {
+                if stop.load(Ordering::SeqCst) {
+                    return Probe::Failed(anyhow!("no longer waiting for DAG {dag_id_owned}"));
+                }
                 let look = me.look_at_dag(&dag_id_owned, &dags_dir);
                 match look {
                     Err(e) if e.transient() => {
@@ -291,7 +316,12 @@ impl Airflow {
                     }
                 }
             },
-        )?;
+        )
+    }
+
+    /// Unpause this DAG (only this one: every other DAG stays paused as
+    /// created), if it is paused.
+    pub fn unpause(&self, dag_id: &str) -> Result<()> {
         let dag: Dag = self.call("GET", &format!("/api/v2/dags/{dag_id}"), None)?;
         if dag.is_paused {
             let _: Value = self.call(
@@ -300,10 +330,22 @@ impl Airflow {
                 Some(&json!({"is_paused": false})),
             )?;
         }
-        Ok(parsed)
+        Ok(())
     }
 
-    /// One look for [`Airflow::wait_dag`].
+    /// Ask the task execution API (a sub-application of the API server) for
+    /// its health, once, and say how long that took. The API server builds
+    /// that application's routes on its first request, which costs ~2 s
+    /// (4 s on a loaded machine); without this the first task of the first
+    /// DAG run after Airflow started waits for it. Best effort: an error
+    /// only means the first task pays that cost itself.
+    pub fn warm_up(&self) -> Result<Duration, ApiError> {
+        let started = Instant::now();
+        let _: Value = self.call_once("GET", "/execution/health", None)?;
+        Ok(started.elapsed())
+    }
+
+    /// One look for [`Airflow::wait_parsed`].
     fn look_at_dag(&self, dag_id: &str, dags_dir: &Path) -> Result<Probe<ParsedDag>, ApiError> {
         let dag: Dag = match self.call_once("GET", &format!("/api/v2/dags/{dag_id}"), None) {
             Ok(d) => d,
@@ -398,6 +440,10 @@ impl Airflow {
     /// Follow a run to its end, one progress line per task. Transient API
     /// errors are ridden out within the retry budget (a 30-minute run is not
     /// lost to one dropped connection).
+    ///
+    /// The run's state is asked for every 200 ms (its end is what the rest of
+    /// the phase waits for), its task instances at most every 400 ms (for
+    /// the progress lines; the larger answer) and once more at the end.
     pub fn follow(
         &self,
         dag_id: &str,
@@ -410,11 +456,12 @@ impl Airflow {
         let mut seen: BTreeMap<String, String> = BTreeMap::new();
         let mut started = BTreeSet::new();
         let mut transient_since: Option<Instant> = None;
+        let mut tasks_seen_at: Option<Instant> = None;
         let budget = self.retry_budget;
         supervise::wait(
             &format!("DAG run {run_id}"),
             limit,
-            Duration::from_millis(400),
+            Duration::from_millis(200),
             move || {
                 let look = me
                     .call_once::<DagRun>(
@@ -423,12 +470,17 @@ impl Airflow {
                         None,
                     )
                     .and_then(|run| {
+                        let ended = run.state == "success" || run.state == "failed";
+                        if !ended && tasks_seen_at.is_some_and(|t| t.elapsed() < TASKS_EVERY) {
+                            return Ok((run.state, None));
+                        }
                         let tis: TaskInstances = me.call_once(
                             "GET",
                             &format!("/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances"),
                             None,
                         )?;
-                        Ok((run.state, tis.task_instances))
+                        tasks_seen_at = Some(Instant::now());
+                        Ok((run.state, Some(tis.task_instances)))
                     });
                 let (state, tasks) = match look {
                     Ok(x) => {
@@ -448,7 +500,7 @@ impl Airflow {
                     }
                     Err(e) => return Probe::Failed(e.into()),
                 };
-                for t in &tasks {
+                for t in tasks.iter().flatten() {
                     let st = t.state.clone().unwrap_or_else(|| "none".into());
                     if seen.insert(t.task_id.clone(), st.clone()).as_deref() == Some(st.as_str()) {
                         continue;
@@ -468,6 +520,7 @@ impl Airflow {
                     }
                 }
                 if state == "success" || state == "failed" {
+                    let tasks = tasks.unwrap_or_default();
                     Probe::Ready((state, tasks.iter().map(outcome).collect()))
                 } else {
                     Probe::Pending(format!("run {state}"))

@@ -92,6 +92,13 @@ fn fast(a: Airflow) -> Airflow {
     a.with_retry_budget(Duration::from_secs(5))
 }
 
+/// What the pipeline phase does once the tests passed: parsed, then unpaused.
+fn wait_dag(a: &Airflow, dir: &Path, limit: Duration) -> Result<ParsedDag> {
+    let parsed = a.wait_parsed("demo", dir, limit, Arc::default())?;
+    a.unpause("demo")?;
+    Ok(parsed)
+}
+
 #[test]
 fn import_errors_of_another_file_are_not_the_dags() {
     let dir = dags_dir();
@@ -105,9 +112,12 @@ fn import_errors_of_another_file_are_not_the_dags() {
         _ => (404, "{}".into()),
     }
     });
-    let parsed = fast(Airflow::new(&stub.base))
-        .wait_dag("demo", dir.path(), Duration::from_secs(10))
-        .unwrap();
+    let parsed = wait_dag(
+        &fast(Airflow::new(&stub.base)),
+        dir.path(),
+        Duration::from_secs(10),
+    )
+    .unwrap();
     assert_eq!(parsed.version, Some(2));
     assert_eq!(parsed.file, "demo.py");
     // Only the DAG under test is unpaused.
@@ -128,9 +138,12 @@ fn import_errors_of_the_dags_own_file_fail_at_once() {
         _ => (404, "{\"detail\": \"not found\"}".into()),
     });
     let started = Instant::now();
-    let err = fast(Airflow::new(&stub.base))
-        .wait_dag("demo", dir.path(), Duration::from_secs(30))
-        .unwrap_err();
+    let err = wait_dag(
+        &fast(Airflow::new(&stub.base)),
+        dir.path(),
+        Duration::from_secs(30),
+    )
+    .unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(5));
     let text = format!("{err:#}");
     assert!(
@@ -156,9 +169,12 @@ fn a_changed_dag_is_triggered_only_after_airflow_parsed_the_new_file() {
         ),
         _ => (404, "{}".into()),
     });
-    let parsed = fast(Airflow::new(&stub.base))
-        .wait_dag("demo", dir.path(), Duration::from_secs(20))
-        .unwrap();
+    let parsed = wait_dag(
+        &fast(Airflow::new(&stub.base)),
+        dir.path(),
+        Duration::from_secs(20),
+    )
+    .unwrap();
     assert_eq!(parsed.version, Some(2), "ran the old version");
     assert_eq!(stub.count("GET /api/v2/dagSources/demo"), 4);
     // Never the previous version: a wait that ends first is an error.
@@ -171,13 +187,103 @@ fn a_changed_dag_is_triggered_only_after_airflow_parsed_the_new_file() {
         ),
         _ => (404, "{}".into()),
     });
-    let err = fast(Airflow::new(&stub.base))
-        .wait_dag("demo", dir.path(), Duration::from_secs(1))
-        .unwrap_err();
+    let err = wait_dag(
+        &fast(Airflow::new(&stub.base)),
+        dir.path(),
+        Duration::from_secs(1),
+    )
+    .unwrap_err();
     assert!(
         format!("{err:#}").contains("not the deployed file"),
         "{err:#}"
     );
+}
+
+#[test]
+fn only_the_deployed_version_counts_as_parsed_now_and_import_errors_are_no_verdict() {
+    let dir = dags_dir();
+    // Parsed from the deployed file: no reserialize needed.
+    let stub = Stub::start(|m, p, _| match (m, p) {
+        ("GET", "/api/v2/dags/demo") => (200, dag_json(true)),
+        ("GET", "/api/v2/importErrors") => (200, json!({"import_errors": []}).to_string()),
+        ("GET", "/api/v2/dagSources/demo") => (
+            200,
+            json!({"content": DAG_V2, "dag_id": "demo", "version_number": 2}).to_string(),
+        ),
+        _ => (404, "{}".into()),
+    });
+    let parsed = fast(Airflow::new(&stub.base)).parsed_now("demo", dir.path());
+    assert_eq!(parsed.map(|p| p.version), Some(Some(2)));
+    // One look, and nothing unpaused by it.
+    assert_eq!(stub.count("GET /api/v2/dagSources/demo"), 1);
+    assert_eq!(stub.count("PATCH"), 0);
+    // An older version, or import errors (maybe of an older version of the
+    // file): not parsed now, whatever the cause; the caller reparses.
+    let stub = Stub::start(|m, p, _| match (m, p) {
+        ("GET", "/api/v2/dags/demo") => (200, dag_json(true)),
+        ("GET", "/api/v2/importErrors") => (200, json!({"import_errors": []}).to_string()),
+        ("GET", "/api/v2/dagSources/demo") => (
+            200,
+            json!({"content": DAG_V1, "dag_id": "demo", "version_number": 1}).to_string(),
+        ),
+        _ => (404, "{}".into()),
+    });
+    assert!(fast(Airflow::new(&stub.base))
+        .parsed_now("demo", dir.path())
+        .is_none());
+    let stub = Stub::start(|m, p, _| match (m, p) {
+        ("GET", "/api/v2/importErrors") => (
+            200,
+            json!({"import_errors": [{"filename": "demo.py", "stack_trace": "NameError"}]})
+                .to_string(),
+        ),
+        _ => (404, "{}".into()),
+    });
+    assert!(fast(Airflow::new(&stub.base))
+        .parsed_now("demo", dir.path())
+        .is_none());
+}
+
+#[test]
+fn a_wait_for_the_parse_ends_when_told_to_stop() {
+    let dir = dags_dir();
+    let stub = Stub::start(|m, p, _| match (m, p) {
+        ("GET", "/api/v2/dags/demo") => (200, dag_json(true)),
+        ("GET", "/api/v2/importErrors") => (200, json!({"import_errors": []}).to_string()),
+        ("GET", "/api/v2/dagSources/demo") => (
+            200,
+            json!({"content": DAG_V1, "dag_id": "demo", "version_number": 1}).to_string(),
+        ),
+        _ => (404, "{}".into()),
+    });
+    let stop = Arc::new(AtomicBool::new(false));
+    let a = fast(Airflow::new(&stub.base));
+    let waiting = {
+        let stop = stop.clone();
+        let dir = dir.path().to_path_buf();
+        std::thread::spawn(move || a.wait_parsed("demo", &dir, Duration::from_secs(60), stop))
+    };
+    while stub.count("GET /api/v2/dagSources/demo") == 0 {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    stop.store(true, Ordering::SeqCst);
+    let err = waiting.join().unwrap().unwrap_err();
+    assert!(format!("{err:#}").contains("no longer waiting"), "{err:#}");
+    assert_eq!(stub.count("PATCH"), 0);
+}
+
+#[test]
+fn warming_up_asks_the_task_api_once() {
+    let stub = Stub::start(|m, p, _| match (m, p) {
+        ("GET", "/execution/health") => (200, json!({"status": "healthy"}).to_string()),
+        _ => (404, "{}".into()),
+    });
+    fast(Airflow::new(&stub.base)).warm_up().unwrap();
+    assert_eq!(stub.count("GET /execution/health"), 1);
+    // An API server without it: an error to log, not to retry.
+    let stub = Stub::start(|_, _, _| (503, "{}".into()));
+    assert!(fast(Airflow::new(&stub.base)).warm_up().is_err());
+    assert_eq!(stub.count("GET /execution/health"), 1);
 }
 
 #[test]
@@ -225,6 +331,34 @@ fn a_503_while_following_a_run_is_retried() {
             + stub.count("GET /api/v2/dags/demo/dagRuns/r1")
             >= 5
     );
+}
+
+#[test]
+fn following_asks_for_the_run_often_and_for_its_tasks_less_often_and_at_the_end() {
+    let stub = Stub::start(|m, p, nth| match (m, p) {
+        ("GET", "/api/v2/dags/demo/dagRuns/r1") => {
+            let state = if nth > 8 { "success" } else { "running" };
+            (200, json!({"state": state}).to_string())
+        }
+        ("GET", "/api/v2/dags/demo/dagRuns/r1/taskInstances") => (
+            200,
+            json!({"task_instances": [
+            {"task_id": "notify", "state": if nth > 1 { "success" } else { "running" },
+             "duration": 0.1, "try_number": 1}]})
+            .to_string(),
+        ),
+        _ => (404, "{}".into()),
+    });
+    let (state, tasks) = fast(Airflow::new(&stub.base))
+        .follow("demo", "r1", Duration::from_secs(20))
+        .unwrap();
+    assert_eq!(state, "success");
+    // The outcome comes from task instances read after the run ended.
+    assert_eq!(tasks[0].state, "success");
+    let tis = stub.count("GET /api/v2/dags/demo/dagRuns/r1/taskInstances");
+    let runs = stub.count("GET /api/v2/dags/demo/dagRuns/r1") - tis;
+    assert_eq!(runs, 9);
+    assert!((2..runs).contains(&tis), "{tis} task instance reads");
 }
 
 #[test]

@@ -10,8 +10,10 @@ use crate::digest::Hasher;
 use crate::env::Status;
 use crate::report::{FailureReport, Phase};
 use crate::ui;
-use anyhow::Result;
+use anyhow::{anyhow, bail, Result};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 /// How long one DAG run may take before the phase gives up on it.
@@ -78,10 +80,44 @@ pub fn run(ctx: &mut Ctx, shadow: &Shadow) -> Result<()> {
         email_subject: None,
         email_summary: None,
     };
-    pipeline_tests(ctx, shadow, &mut run)?;
-
+    // The pipeline's tests and getting the DAG ready (warming Airflow's
+    // task API, logging in, the parse) both wait on the host: side by side.
+    // The DAG is unpaused and triggered only once the tests passed.
+    let prepared = match get_dag_ready(ctx, shadow, &dag) {
+        Ok(prep) => {
+            let stop = Arc::new(AtomicBool::new(false));
+            std::thread::scope(|s| {
+                let worker = s.spawn({
+                    let stop = stop.clone();
+                    move || prep.run(shadow, stop)
+                });
+                let tests = pipeline_tests(ctx, shadow, &mut run);
+                if tests.is_err() {
+                    stop.store(true, Ordering::SeqCst);
+                }
+                let ready = worker
+                    .join()
+                    .unwrap_or_else(|_| Err(anyhow!("getting DAG {dag} ready panicked")));
+                tests.map(|()| ready)
+            })?
+        }
+        Err(e) => {
+            pipeline_tests(ctx, shadow, &mut run)?;
+            Err(e)
+        }
+    };
     let since = SystemTime::now();
-    let airflow = match start(ctx, shadow, &dag, &run_id) {
+    let airflow = match prepared.and_then(|(airflow, parsed)| {
+        airflow.unpause(&dag)?;
+        airflow.trigger(&dag, &run_id)?;
+        ui::info(&format!(
+            "  DAG {dag} version {} ({}, sha256 {}) triggered as {run_id}",
+            parsed.version.map(|v| v.to_string()).unwrap_or("?".into()),
+            parsed.file,
+            &parsed.sha256[..12]
+        ));
+        Ok(airflow)
+    }) {
         Ok(a) => a,
         Err(e) => {
             let report = FailureReport::new(Phase::Pipeline, format!("could not start DAG {dag}"))
@@ -144,26 +180,57 @@ fn still_proven(ctx: &Ctx, digest: &str) -> Option<String> {
     .then(|| last.run_id.clone())
 }
 
-/// Log in, wait until Airflow parsed the deployed DAG file, trigger; say
-/// which version of the DAG runs.
-fn start(ctx: &mut Ctx, shadow: &Shadow, dag: &str, run_id: &str) -> Result<Airflow> {
-    let pw = std::fs::read_to_string(ctx.dir.airflow_password_file())?
+/// What getting the DAG ready needs, owned, so that it runs on a thread of
+/// its own while the pipeline's tests run.
+struct DagPrep {
+    airflow: Airflow,
+    password: String,
+    dag: String,
+    dags_dir: PathBuf,
+    dir: crate::env::EnvDir,
+    log_dir: PathBuf,
+}
+
+/// The API client (opening a tunnel where Airflow is private) and the rest
+/// of what [`DagPrep::run`] needs.
+fn get_dag_ready(ctx: &mut Ctx, shadow: &Shadow, dag: &str) -> Result<DagPrep> {
+    let password = std::fs::read_to_string(ctx.dir.airflow_password_file())?
         .trim()
         .to_string();
-    // Parse now rather than wait for the DAG processor's next pass.
-    crate::on_host::reserialize(&ctx.dir, shadow, &ctx.run.dir)?;
-    let mut airflow = ctx.airflow(shadow)?;
-    airflow.login("admin", &pw)?;
-    let dags_dir = ctx.pipeline_src.join("dags");
-    let parsed: ParsedDag = airflow.wait_dag(dag, &dags_dir, Duration::from_secs(120))?;
-    airflow.trigger(dag, run_id)?;
-    ui::info(&format!(
-        "  DAG {dag} version {} ({}, sha256 {}) triggered as {run_id}",
-        parsed.version.map(|v| v.to_string()).unwrap_or("?".into()),
-        parsed.file,
-        &parsed.sha256[..12]
-    ));
-    Ok(airflow)
+    Ok(DagPrep {
+        airflow: ctx.airflow(shadow)?,
+        password,
+        dag: dag.to_string(),
+        dags_dir: ctx.pipeline_src.join("dags"),
+        dir: ctx.dir.clone(),
+        log_dir: ctx.run.dir.clone(),
+    })
+}
+
+impl DagPrep {
+    /// Warm the task API, log in, and wait until Airflow has parsed exactly
+    /// the deployed DAG file: at once when the DAG processor already did,
+    /// else after `airflow dags reserialize` (rather than its next pass).
+    /// `stop` (the tests failed) ends the wait early.
+    fn run(mut self, shadow: &Shadow, stop: Arc<AtomicBool>) -> Result<(Airflow, ParsedDag)> {
+        match self.airflow.warm_up() {
+            Ok(took) => ui::debug(&format!("  Airflow's task API answered in {took:.1?}")),
+            Err(e) => ui::debug(&format!("  warming Airflow's task API: {e}")),
+        }
+        self.airflow.login("admin", &self.password)?;
+        if let Some(parsed) = self.airflow.parsed_now(&self.dag, &self.dags_dir) {
+            ui::debug("  the DAG processor has parsed the deployed DAG file already");
+            return Ok((self.airflow, parsed));
+        }
+        if stop.load(Ordering::SeqCst) {
+            bail!("no longer getting DAG {} ready", self.dag);
+        }
+        crate::on_host::reserialize(&self.dir, shadow, &self.log_dir)?;
+        let parsed =
+            self.airflow
+                .wait_parsed(&self.dag, &self.dags_dir, Duration::from_secs(120), stop)?;
+        Ok((self.airflow, parsed))
+    }
 }
 
 /// Every task's log goes into the run record; failed ones' tails into the report.
