@@ -97,9 +97,9 @@ fn a_child_that_stops_on_sigint_is_not_killed() {
         .arg("30")
         .deadline(Duration::from_millis(300))
         .grace(Duration::from_secs(20));
-    let started = Instant::now();
     let err = run(&cmd, |_, _| {}).unwrap_err();
-    assert!(started.elapsed() < Duration::from_secs(5));
+    // How it ended is the proof (a child that ignored SIGINT would end by
+    // SIGKILL after the grace), not how long it took: no timed assertion.
     let e = err.downcast_ref::<DeadlineExceeded>().unwrap();
     assert_eq!(e.how, "SIGINT");
 }
