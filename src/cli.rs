@@ -268,7 +268,7 @@ pub enum Command {
         #[arg(long, value_name = "CIDR", value_parser = operator_cidr)]
         allow_cidr: Option<String>,
         /// Internal (the background bake `up` starts): only if no image
-        /// exists for the current stamp and no other bake runs.
+        /// exists for the current stamp once no other bake runs.
         #[arg(long, hide = true)]
         auto: bool,
     },

@@ -37,23 +37,72 @@ fn host_id(env: &str) -> String {
 
 const R_INSTALL: &str = "Start installing R and Java in the background";
 
+/// Assets of this test's own: the repository, with a copy of `ansible/`
+/// holding one more file, so that the software stamp is new and no other
+/// `up` on this machine (a developer's env, another test) uses its cache.
+fn assets_with_own_stamp(dir: &Path) -> std::path::PathBuf {
+    use std::os::unix::fs::symlink;
+    let assets = dir.join("assets");
+    std::fs::create_dir_all(&assets).unwrap();
+    for d in [
+        "terraform",
+        "images",
+        "constraints",
+        "templates",
+        "pipeline",
+        "podman",
+    ] {
+        symlink(repo().join(d), assets.join(d)).unwrap();
+    }
+    copy_tree(&repo().join("ansible"), &assets.join("ansible"));
+    let nonce = format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    std::fs::write(assets.join("ansible/e2e-cache-stamp.txt"), nonce).unwrap();
+    assets
+}
+
+/// The host image `prune-images` calls this sandbox's software cache.
+fn current_cache(sb: &Sandbox) -> Option<(String, String)> {
+    let listing = sb.run(&["prune-images", "--dry-run"]);
+    let line = listing
+        .stdout
+        .lines()
+        .find(|l| l.ends_with("kept (this playbook's software cache)"))?
+        .to_string();
+    let mut f = line.split_whitespace();
+    Some((f.next()?.to_string(), f.next()?.to_string()))
+}
+
+/// Removes this test's cache image at the end, also when the test fails
+/// (1.8 GB a run otherwise).
+struct RemoveCache<'a>(&'a Sandbox);
+
+impl Drop for RemoveCache<'_> {
+    fn drop(&mut self) {
+        if let Some((id, _)) = current_cache(self.0) {
+            podman(&["rmi", &id]);
+        }
+    }
+}
+
 #[test]
 #[ignore = "end to end on podman with a background bake (minutes); run by `make test`"]
 fn e2e_the_first_up_makes_the_software_cache_and_the_next_starts_from_it() {
     let mut sb = Sandbox::real();
+    sb.assets = assets_with_own_stamp(sb.dir.path());
     sb.set("SHADOWOPS_IMAGE", "auto");
+    let _image = RemoveCache(&sb);
     let _cleanup = sb.cleanup(vec!["cache1", "cache2"]);
-
-    // This checkout's cache may exist (a developer's machine): remove it so
-    // the first `up` is a first one. `prune-images --dry-run` names it.
-    let listing = sb.run(&["prune-images", "--dry-run"]);
-    listing.expect(0);
-    for line in listing.stdout.lines() {
-        if line.ends_with("kept (this playbook's software cache)") {
-            let id = line.split_whitespace().next().unwrap();
-            podman(&["rmi", id]);
-        }
-    }
+    assert!(
+        current_cache(&sb).is_none(),
+        "a new stamp has a cache already"
+    );
 
     // 1. No cache: configured from the base image, cache made afterwards.
     let r = sb.run(&["up", "--env", "cache1", "--ttl", "40m"]);
@@ -73,21 +122,12 @@ fn e2e_the_first_up_makes_the_software_cache_and_the_next_starts_from_it() {
     );
     let cache1_host = host_id("cache1");
 
-    // The bake runs detached (or another bake of this machine makes the
-    // same image and this one gave up): wait for the image.
-    let current_cache = || {
-        let listing = sb.run(&["prune-images", "--dry-run"]);
-        listing
-            .stdout
-            .lines()
-            .find(|l| l.ends_with("kept (this playbook's software cache)"))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .map(str::to_string)
-    };
+    // The bake runs detached (after any other bake of this machine): wait
+    // for the image.
     let mut cached = None;
     assert!(
         wait_for(Duration::from_secs(1200), || {
-            cached = current_cache();
+            cached = current_cache(&sb).map(|(_, tag)| tag);
             if cached.is_none() {
                 std::thread::sleep(Duration::from_secs(3));
             }

@@ -37,10 +37,10 @@ pub fn run(target: Target, allow_cidr: Option<&str>, auto: bool) -> Result<i32> 
     }
 }
 
-/// One bake at a time on this machine. `auto` (the background bake): give
-/// up at once when another bake runs (it makes the same image); explicit:
-/// wait for it.
-fn bake_lock(auto: bool) -> Result<Option<std::fs::File>> {
+/// One bake at a time on this machine (they share the env name `bake` and
+/// the image store): wait for the one that runs. A background bake then
+/// finds the image made if that bake was of the same stamp.
+fn bake_lock() -> Result<std::fs::File> {
     std::fs::create_dir_all(paths::cache())?;
     let f = std::fs::OpenOptions::new()
         .create(true)
@@ -48,8 +48,7 @@ fn bake_lock(auto: bool) -> Result<Option<std::fs::File>> {
         .write(true)
         .open(host_cache::lock_file())?;
     match f.try_lock() {
-        Ok(()) => return Ok(Some(f)),
-        Err(std::fs::TryLockError::WouldBlock) if auto => return Ok(None),
+        Ok(()) => return Ok(f),
         Err(std::fs::TryLockError::WouldBlock) => {}
         Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
     }
@@ -59,7 +58,7 @@ fn bake_lock(auto: bool) -> Result<Option<std::fs::File>> {
         host_cache::log_file().display()
     ));
     f.lock()?;
-    Ok(Some(f))
+    Ok(f)
 }
 
 /// `up --until configure` of the bake env; on failure it is destroyed by
@@ -122,10 +121,7 @@ fn bake_local(auto: bool) -> Result<i32> {
     let env_name = "bake";
     let stamp = recipe_stamp(&assets);
     let tag = host_cache::tag(&stamp);
-    let Some(_lock) = bake_lock(auto)? else {
-        ui::info("bake --auto: another bake is running; it makes the image");
-        return Ok(0);
-    };
+    let _lock = bake_lock()?;
     if auto && host_cache::image_exists(&assets, &tag)? {
         ui::info(&format!("bake --auto: {tag} exists already"));
         return Ok(0);
