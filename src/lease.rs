@@ -5,8 +5,7 @@
 use crate::env::{EnvDir, EnvState};
 use crate::error::Failure;
 use anyhow::{Context, Result};
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A lease (already a positive duration, see cli::lease_duration) within its
@@ -68,10 +67,6 @@ pub fn reaper_alive(pid: u32, env: &str) -> bool {
 /// CI step and the driver), output to `<env>/reaper.log`.
 pub fn spawn_reaper(dir: &EnvDir) -> Result<u32> {
     let exe = std::env::current_exe().context("locating the shadowops binary")?;
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.reaper_log())?;
     let home = dir
         .root
         .parent()
@@ -79,19 +74,8 @@ pub fn spawn_reaper(dir: &EnvDir) -> Result<u32> {
         .context("env dir has no home")?;
     let mut cmd = Command::new(exe);
     cmd.args(["reaper", "--env", dir.name.as_str()])
-        .env("SHADOWOPS_HOME", home)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log);
-    // SAFETY: setsid is async-signal-safe and touches no Rust state.
-    unsafe {
-        cmd.pre_exec(|| {
-            nix::unistd::setsid().map_err(std::io::Error::from)?;
-            Ok(())
-        });
-    }
-    let child = cmd.spawn().context("starting the reaper")?;
-    Ok(child.id())
+        .env("SHADOWOPS_HOME", home);
+    crate::supervise::spawn_detached(cmd, &dir.reaper_log()).context("starting the reaper")
 }
 
 /// Stop the env's reaper, unless it is us.

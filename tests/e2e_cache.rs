@@ -8,22 +8,6 @@ use common::*;
 use std::path::Path;
 use std::time::Duration;
 
-/// Status of each task of a run's play (the last result per task name).
-fn play_statuses(run: &Path) -> std::collections::HashMap<String, String> {
-    std::fs::read_to_string(run.join("ansible-playbook.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|e| e["event"] == "task_result")
-        .map(|e| {
-            (
-                e["task"].as_str().unwrap_or("").to_string(),
-                e["status"].as_str().unwrap_or("").to_string(),
-            )
-        })
-        .collect()
-}
-
 fn host_id(env: &str) -> String {
     podman(&[
         "inspect",

@@ -95,9 +95,7 @@ fn task_statuses(events: &[serde_json::Value]) -> std::collections::HashMap<Stri
 }
 
 fn run_statuses(run: &Path) -> std::collections::HashMap<String, String> {
-    task_statuses(&events(
-        &std::fs::read_to_string(run.join("ansible-playbook.jsonl")).unwrap_or_default(),
-    ))
+    play_statuses(run)
 }
 
 #[track_caller]

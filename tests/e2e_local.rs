@@ -533,22 +533,6 @@ fn e2e_two_envs_partial_failure_and_the_backstop() {
     assert_nothing_left(&sb, "e2e-lease");
 }
 
-/// Status of each task of an up's play, from the callback's event stream.
-fn task_statuses(run: &Path) -> std::collections::HashMap<String, String> {
-    std::fs::read_to_string(run.join("ansible-playbook.jsonl"))
-        .unwrap()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|e| e["event"] == "task_result")
-        .map(|e| {
-            (
-                e["task"].as_str().unwrap_or("").to_string(),
-                e["status"].as_str().unwrap_or("").to_string(),
-            )
-        })
-        .collect()
-}
-
 #[test]
 #[ignore = "end to end on podman (minutes); run by `make test`"]
 fn e2e_bake_then_up_from_the_baked_image_only_converges() {
@@ -578,7 +562,7 @@ fn e2e_bake_then_up_from_the_baked_image_only_converges() {
     assert!(r.stdout.contains("e-mail: received"), "{}", r.stdout);
     assert!(!r.stderr.contains("older playbook"), "{}", r.stderr);
     let run = sb.latest_run(env);
-    let tasks = task_statuses(&run);
+    let tasks = play_statuses(&run);
     // The software stamp of the bake matched: no install ran...
     for skipped in [
         "airflow : Install Airflow and its providers",

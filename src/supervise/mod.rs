@@ -59,6 +59,28 @@ pub(crate) fn signals() -> &'static watch::Sender<(u32, i32)> {
 
 /// Start listening for SIGINT and SIGTERM. Called once from main; also
 /// safe to call again (tests).
+/// Start a process that must outlive this one (the reaper, the background
+/// bake): its own session, so it survives the terminal, the CI step and the
+/// driver; stdin closed, stdout and stderr appended to `log`. Returns its pid.
+pub fn spawn_detached(mut cmd: std::process::Command, log: &std::path::Path) -> Result<u32> {
+    use std::os::unix::process::CommandExt;
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)?;
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(out.try_clone()?)
+        .stderr(out);
+    // SAFETY: setsid is async-signal-safe and touches no Rust state.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::unistd::setsid().map_err(std::io::Error::from)?;
+            Ok(())
+        });
+    }
+    Ok(cmd.spawn()?.id())
+}
+
 pub fn init() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {

@@ -21,9 +21,8 @@ use crate::supervise;
 use crate::targets::baked::recipe_stamp;
 use crate::targets::local;
 use anyhow::{Context, Result};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 /// The repository of baked and cached host images; the tag is the stamp.
 pub const REPO: &str = "localhost/shadowops-host-baked";
@@ -125,27 +124,9 @@ pub fn lock_file() -> PathBuf {
 pub fn spawn_build() -> Result<u32> {
     std::fs::create_dir_all(paths::cache())?;
     let exe = std::env::current_exe().context("locating the shadowops binary")?;
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log_file())?;
     let mut cmd = Command::new(exe);
-    cmd.args(["bake", "--auto"])
-        // The bake's own `up` is not a terminal session: no colours, no
-        // spinner; its failure destroys its env.
-        .env_remove("SHADOWOPS_ENV")
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log);
-    // SAFETY: setsid is async-signal-safe and touches no Rust state.
-    unsafe {
-        cmd.pre_exec(|| {
-            nix::unistd::setsid().map_err(std::io::Error::from)?;
-            Ok(())
-        });
-    }
-    let child = cmd.spawn().context("starting the background bake")?;
-    Ok(child.id())
+    cmd.args(["bake", "--auto"]).env_remove("SHADOWOPS_ENV");
+    supervise::spawn_detached(cmd, &log_file()).context("starting the background bake")
 }
 
 /// A host image `bake` made (tagged or left untagged by a re-bake).

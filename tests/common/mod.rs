@@ -290,3 +290,20 @@ pub fn psql(sb: &Sandbox, env: &str, sql: &str) -> Result<String, String> {
         Err(String::from_utf8_lossy(&out.stderr).into_owned())
     }
 }
+
+/// Status of each task of a run's play (the last result per task name),
+/// from the project's JSONL callback.
+pub fn play_statuses(run: &Path) -> std::collections::HashMap<String, String> {
+    std::fs::read_to_string(run.join("ansible-playbook.jsonl"))
+        .unwrap_or_else(|e| panic!("no play events in {}: {e}", run.display()))
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["event"] == "task_result")
+        .map(|e| {
+            (
+                e["task"].as_str().unwrap_or("").to_string(),
+                e["status"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
