@@ -221,20 +221,24 @@ impl Airflow {
         }
     }
 
-    /// Wait until every component reports healthy.
-    pub fn wait_healthy(&self, limit: Duration) -> Result<()> {
+    /// Wait until every component reports healthy; returns when it did.
+    /// `stop` ends the wait early (nobody needs the answer any more).
+    pub fn wait_healthy(&self, limit: Duration, stop: Arc<AtomicBool>) -> Result<Instant> {
         let me = self.clone();
         supervise::wait(
             &format!("Airflow at {} healthy", self.base),
             limit,
             // A refused connection costs nothing: poll often, so the DAG is
             // triggered soon after Airflow becomes healthy.
-            Duration::from_millis(500),
+            Duration::from_millis(250),
             move || match me.call_once::<BTreeMap<String, Component>>(
                 "GET",
                 "/api/v2/monitor/health",
                 None,
             ) {
+                _ if stop.load(Ordering::SeqCst) => {
+                    Probe::Failed(anyhow!("no longer waiting for Airflow's health"))
+                }
                 Ok(components) => {
                     let unhealthy: Vec<String> = components
                         .iter()
@@ -242,7 +246,7 @@ impl Airflow {
                         .map(|(k, c)| format!("{k}={}", c.status.as_deref().unwrap_or("?")))
                         .collect();
                     if unhealthy.is_empty() {
-                        Probe::Ready(())
+                        Probe::Ready(Instant::now())
                     } else {
                         Probe::Pending(unhealthy.join(", "))
                     }

@@ -282,6 +282,7 @@ pub fn begin(args: UpArgs) -> Result<Ctx> {
         configured: None,
         airflow: None,
         build_host_cache: false,
+        airflow_boot: None,
     };
     Ok(ctx)
 }
@@ -302,7 +303,9 @@ fn phases(ctx: &mut Ctx) -> Result<()> {
         ctx.timed(Phase::Configure, |c| configure::run(c, &shadow))?;
         if !ctx.until(UntilPhase::Configure) {
             ctx.timed(Phase::Migrate, |c| migrate::run(c, &shadow))?;
-            if !ctx.until(UntilPhase::Migrate) {
+            if ctx.until(UntilPhase::Migrate) {
+                configure::airflow_ready(ctx)?;
+            } else {
                 ctx.timed(Phase::Pipeline, |c| pipeline::run(c, &shadow))?;
             }
         }

@@ -53,6 +53,9 @@ pub struct Ctx {
     /// local `--image auto`: the host came from the base image because no
     /// software cache exists for this stamp; one is made once `up` succeeds.
     pub build_host_cache: bool,
+    /// Airflow's health, waited for on a thread since the play ended
+    /// (configure); joined by the first step that needs Airflow.
+    pub airflow_boot: Option<configure::AirflowBoot>,
 }
 
 impl Ctx {

@@ -39,7 +39,12 @@ pub fn run(ctx: &mut Ctx, shadow: &Shadow) -> Result<()> {
                 .unwrap_or(""),
         )
         .finish();
+    // Airflow may still be booting (configure ends with its health).
+    let mut boot = ctx.airflow_boot.take();
     if let Some(passed) = still_proven(ctx, &digest) {
+        if let Some(b) = boot {
+            super::configure::finish(ctx, b)?;
+        }
         ui::phase(
             "pipeline",
             &format!(
@@ -80,28 +85,45 @@ pub fn run(ctx: &mut Ctx, shadow: &Shadow) -> Result<()> {
         email_subject: None,
         email_summary: None,
     };
-    // The pipeline's tests and getting the DAG ready (warming Airflow's
-    // task API, logging in, the parse) both wait on the host: side by side.
-    // The DAG is unpaused and triggered only once the tests passed.
+    // The pipeline's tests and getting the DAG ready (Airflow's health at
+    // the end of its boot, warming its task API, logging in, the parse)
+    // both wait on the host: side by side. The DAG is unpaused and
+    // triggered only once the tests passed and Airflow is healthy.
     let prepared = match get_dag_ready(ctx, shadow, &dag) {
         Ok(prep) => {
             let stop = Arc::new(AtomicBool::new(false));
-            std::thread::scope(|s| {
+            let stop_boot = boot.as_ref().map(|b| b.stopper());
+            let (tests, ready) = std::thread::scope(|s| {
                 let worker = s.spawn({
                     let stop = stop.clone();
-                    move || prep.run(shadow, stop)
+                    let boot = boot.as_mut();
+                    move || match boot.map(|b| b.join()) {
+                        Some(Err(_)) => Err(anyhow!("Airflow did not become healthy")),
+                        _ => prep.run(shadow, stop),
+                    }
                 });
                 let tests = pipeline_tests(ctx, shadow, &mut run);
                 if tests.is_err() {
                     stop.store(true, Ordering::SeqCst);
+                    if let Some(b) = &stop_boot {
+                        b.store(true, Ordering::SeqCst);
+                    }
                 }
                 let ready = worker
                     .join()
                     .unwrap_or_else(|_| Err(anyhow!("getting DAG {dag} ready panicked")));
-                tests.map(|()| ready)
-            })?
+                (tests, ready)
+            });
+            tests?;
+            // Airflow's health is configure's: reported (and a failure
+            // reported as configure's) before anything of the DAG.
+            if let Some(b) = boot.take() {
+                super::configure::finish(ctx, b)?;
+            }
+            ready
         }
         Err(e) => {
+            drop(boot);
             pipeline_tests(ctx, shadow, &mut run)?;
             Err(e)
         }

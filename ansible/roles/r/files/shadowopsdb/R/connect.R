@@ -92,8 +92,15 @@ connect <- function(settings = default_settings_path(), ...) {
 # time zone) as UTC wall-clock time and send TimeZone=UTC to the server, so
 # POSIXct values round-trip whatever the host's zone. Set both at start and
 # afterwards, because .jinit ignores its arguments when a JVM already runs.
+#
+# Every task is a short R process that starts its own JVM: the client
+# compiler only and the serial collector cut the JVM's start-up CPU by ~12 %
+# (docs/bench.md, session 6), which counts when several envs share 2 cores.
+# A pipeline that moves much data through the JVM in one process can set
+# options(shadowopsdb.jvm_options = character()) for the JVM's defaults.
 .start_jvm <- function(jar) {
-  rJava::.jinit(classpath = jar, parameters = "-Duser.timezone=UTC")
+  jvm <- getOption("shadowopsdb.jvm_options", c("-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"))
+  rJava::.jinit(classpath = jar, parameters = c("-Duser.timezone=UTC", jvm))
   rJava::.jaddClassPath(jar)
   utc <- rJava::.jcall("java/util/TimeZone", "Ljava/util/TimeZone;", "getTimeZone", "UTC")
   rJava::.jcall("java/util/TimeZone", "V", "setDefault", utc)
