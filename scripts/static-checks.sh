@@ -22,6 +22,8 @@
 #      the driver's record of a database in a team's warehouse)
 #   7. the pipeline role's dependency filters (tests/ansible/test_deps_filters.py:
 #      DESCRIPTION/renv.lock parsing, pip/uv resolver errors in one line)
+#   8. the playbook's own module shadowops.host.files, run as Ansible runs it
+#      (tests/ansible/test_files_module.py, with the project venv's ansible-core)
 # and prints the resource count of terraform/aws. Every check runs even when
 # an earlier one fails; the exit status is non-zero if any failed.
 set -euo pipefail
@@ -104,6 +106,7 @@ run "circleci schema" "$venv/bin/check-jsonschema" --builtin-schema vendor.circl
 run "circleci JUnit wrapper" "$venv/bin/python" tests/contract/test_junit_run.py
 run "contract shape" "$venv/bin/python" tests/contract/check_shape.py "$repo"
 run "ansible dependency filters" "$venv/bin/python" tests/ansible/test_deps_filters.py
+run "ansible module shadowops.host.files" "$repo/.venv/bin/python" tests/ansible/test_files_module.py
 
 "$venv/bin/python" tests/contract/check_modules.py --count terraform/aws
 

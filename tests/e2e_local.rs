@@ -352,7 +352,37 @@ fn e2e_faults_in_configure_and_pipeline_are_reported_and_resumed() {
     assert_eq!(s["pipeline"]["email_seen"], serde_json::Value::Null);
     assert_eq!(containers(env, true).len(), 4, "env kept for inspection");
 
-    // 4. The host becomes unreachable: configure fails with 12, naming it.
+    // 4a. Airflow never becomes healthy (its API server's unit runs, but
+    // something else than the API server: the converge check sees every
+    // unit active). Its health is waited for beside the pipeline's tests,
+    // yet the failure is configure's: exit 12, after the tests ran.
+    let (rc, said) = ssh(
+        &sb,
+        env,
+        "sudo mkdir -p /etc/systemd/system/airflow-api-server.service.d && \
+         printf '[Service]\nExecStart=\nExecStart=/bin/sleep infinity\nExecStartPost=\n' | \
+         sudo tee /etc/systemd/system/airflow-api-server.service.d/broken.conf >/dev/null && \
+         sudo systemctl daemon-reload && sudo systemctl restart airflow-api-server",
+    );
+    assert_eq!(rc, 0, "{said}");
+    let out = sb
+        .cmd(&["up", "--env", env, "--ttl", "45m", "--from", "pipeline"])
+        .env("SHADOWOPS_READY_TIMEOUT", "5")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(12), "{stderr}");
+    assert!(
+        stderr.contains("Airflow did not become healthy after the play"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("tests: "),
+        "the tests ran meanwhile: {stderr}"
+    );
+    assert_eq!(status(&sb, env)["last_failure"]["phase"], "configure");
+
+    // 4b. The host becomes unreachable: configure fails with 12, naming it.
     let _ = ssh(
         &sb,
         env,

@@ -105,8 +105,11 @@ pub fn run(ctx: &mut Ctx, shadow: &Shadow) -> Result<()> {
     Ok(())
 }
 
-/// How long the health wait may take, from the end of the play.
-const HEALTH_LIMIT: Duration = Duration::from_secs(180);
+/// How long the health wait may take, from the end of the play: twice
+/// the readiness bound (`SHADOWOPS_READY_TIMEOUT`), 180 s by default.
+fn health_limit() -> Duration {
+    ready_timeout() * 2
+}
 
 /// Airflow's health, waited for on a thread of its own after the play.
 /// Dropping it stops the wait (a later step failed; nobody will ask).
@@ -130,7 +133,7 @@ impl AirflowBoot {
         let stop = Arc::new(AtomicBool::new(false));
         let wait = std::thread::spawn({
             let stop = stop.clone();
-            move || airflow.wait_healthy(HEALTH_LIMIT, stop)
+            move || airflow.wait_healthy(health_limit(), stop)
         });
         AirflowBoot {
             wait: Some(wait),
