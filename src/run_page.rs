@@ -194,6 +194,7 @@ mod tests {
             ],
             total_s: 40.0,
             driver_overhead_s: 0.0,
+            airflow_boot: None,
         };
         let run = PipelineRun {
             dag_id: "d".into(),

@@ -32,6 +32,21 @@ pub struct Summary {
     pub total_s: f64,
     /// Wall time not spent waiting for children: the driver's own overhead.
     pub driver_overhead_s: f64,
+    /// Airflow's boot after the play: configure's last step, waited for
+    /// beside migrate and the pipeline's tests (what of it the run spent
+    /// doing nothing else is in `waited_s`, counted in the phase that waited).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub airflow_boot: Option<AirflowBootSummary>,
+}
+
+#[derive(Debug, Serialize, Deserialize, Clone)]
+pub struct AirflowBootSummary {
+    /// From the end of the play to Airflow reporting healthy.
+    pub healthy_after_play_s: f64,
+    /// How long the run had nothing else to do but wait for it.
+    pub waited_s: f64,
+    /// The phase during which it became healthy was awaited.
+    pub awaited_in: Phase,
 }
 
 pub struct Run {
@@ -61,6 +76,7 @@ impl Run {
             phases: Vec::new(),
             total_s: 0.0,
             driver_overhead_s: 0.0,
+            airflow_boot: None,
         };
         let run = Run {
             id,

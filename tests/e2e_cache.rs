@@ -20,6 +20,11 @@ fn host_id(env: &str) -> String {
 }
 
 const R_INSTALL: &str = "Start installing R and Java in the background";
+/// The pipeline role's R check, and the read-back of its record that
+/// replaces it when the host's software and pipeline stamps match.
+const R_CHECK: &str = "pipeline : Find the R packages the pipeline needs that R cannot load";
+const R_RECORD_READ: &str =
+    "pipeline : Read the record of the run that installed the pipeline's R packages";
 
 /// Assets of this test's own: the repository, with a copy of `ansible/`
 /// holding one more file, so that the software stamp is new and no other
@@ -154,6 +159,22 @@ fn e2e_the_first_up_makes_the_software_cache_and_the_next_starts_from_it() {
         Some("skipped"),
         "{second:?}"
     );
+    // Software and pipeline stamps both match: the pipeline's R packages
+    // are read back from the bake's record instead of R being asked again.
+    for (task, first_status, second_status) in
+        [(R_CHECK, "ok", "skipped"), (R_RECORD_READ, "skipped", "ok")]
+    {
+        assert_eq!(
+            first.get(task).map(String::as_str),
+            Some(first_status),
+            "{task}: {first:?}"
+        );
+        assert_eq!(
+            second.get(task).map(String::as_str),
+            Some(second_status),
+            "{task}: {second:?}"
+        );
+    }
     sb.run(&["destroy", "--env", "cache2"]).expect(0);
     sb.run(&["destroy", "--env", "cache1"]).expect(0);
 }

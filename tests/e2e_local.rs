@@ -610,8 +610,8 @@ fn e2e_bake_then_up_from_the_baked_image_only_converges() {
     // ...and the env's own configuration was applied: its SMTP host and
     // passwords and its warehouse settings (the seed is the migrate phase's).
     for changed in [
-        "airflow : Write airflow.cfg",
-        "pipeline : Write the warehouse settings for R",
+        "airflow : Write Airflow's settings",
+        "pipeline : Write the warehouse settings for R and psql",
     ] {
         assert_eq!(
             tasks.get(changed).map(String::as_str),

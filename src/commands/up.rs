@@ -304,7 +304,7 @@ fn phases(ctx: &mut Ctx) -> Result<()> {
         if !ctx.until(UntilPhase::Configure) {
             ctx.timed(Phase::Migrate, |c| migrate::run(c, &shadow))?;
             if ctx.until(UntilPhase::Migrate) {
-                configure::airflow_ready(ctx)?;
+                configure::airflow_ready(ctx, Phase::Migrate)?;
             } else {
                 ctx.timed(Phase::Pipeline, |c| pipeline::run(c, &shadow))?;
             }

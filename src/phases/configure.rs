@@ -100,7 +100,7 @@ pub fn run(ctx: &mut Ctx, shadow: &Shadow) -> Result<()> {
     ctx.airflow_boot = Some(AirflowBoot::start(airflow, digest, start, reach));
     ctx.state.status = Status::Configured;
     if ctx.until(crate::cli::UntilPhase::Configure) {
-        airflow_ready(ctx)?;
+        airflow_ready(ctx, Phase::Configure)?;
     }
     Ok(())
 }
@@ -176,17 +176,22 @@ impl Drop for AirflowBoot {
 /// needs Airflow (`--until configure|migrate`, a pipeline phase with
 /// nothing to run; the pipeline phase itself joins the wait beside its
 /// tests and calls [`finish`]); a no-op once done.
-pub fn airflow_ready(ctx: &mut Ctx) -> Result<()> {
+pub fn airflow_ready(ctx: &mut Ctx, awaited_in: Phase) -> Result<()> {
     match ctx.airflow_boot.take() {
-        Some(boot) => finish(ctx, boot),
+        Some(boot) => finish(ctx, boot, Instant::now(), awaited_in),
         None => Ok(()),
     }
 }
 
 /// Report Airflow's health and record configure as done; a failure is
-/// configure's (exit 12), whichever phase noticed it.
-pub fn finish(ctx: &mut Ctx, mut boot: AirflowBoot) -> Result<()> {
-    let waited = Instant::now();
+/// configure's (exit 12), whichever phase noticed it. `needed_since`: when
+/// the run had nothing else to do but wait for it (for the report).
+pub fn finish(
+    ctx: &mut Ctx,
+    mut boot: AirflowBoot,
+    needed_since: Instant,
+    awaited_in: Phase,
+) -> Result<()> {
     let healthy_at = match boot.join() {
         Ok(at) => at,
         Err(e) => {
@@ -201,10 +206,20 @@ pub fn finish(ctx: &mut Ctx, mut boot: AirflowBoot) -> Result<()> {
             return Err(ctx.fail(report, None));
         }
     };
+    let after_play = healthy_at
+        .saturating_duration_since(boot.play_done)
+        .as_secs_f64();
+    let waited = healthy_at
+        .saturating_duration_since(needed_since)
+        .as_secs_f64();
+    ctx.run.summary.airflow_boot = Some(crate::runrec::AirflowBootSummary {
+        healthy_after_play_s: after_play,
+        waited_s: waited,
+        awaited_in,
+    });
+    let _ = ctx.run.save();
     ui::ok(&format!(
-        "Airflow is healthy, {:.1}s after the play (waited {:.1}s for it): {} (user admin, password in {})",
-        healthy_at.saturating_duration_since(boot.play_done).as_secs_f64(),
-        healthy_at.saturating_duration_since(waited).as_secs_f64(),
+        "Airflow is healthy, {after_play:.1}s after the play (waited {waited:.1}s for it): {} (user admin, password in {})",
         boot.reach,
         ctx.dir.airflow_password_file().display()
     ));

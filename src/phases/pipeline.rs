@@ -43,7 +43,7 @@ pub fn run(ctx: &mut Ctx, shadow: &Shadow) -> Result<()> {
     let mut boot = ctx.airflow_boot.take();
     if let Some(passed) = still_proven(ctx, &digest) {
         if let Some(b) = boot {
-            super::configure::finish(ctx, b)?;
+            super::configure::finish(ctx, b, Instant::now(), Phase::Pipeline)?;
         }
         ui::phase(
             "pipeline",
@@ -103,6 +103,7 @@ pub fn run(ctx: &mut Ctx, shadow: &Shadow) -> Result<()> {
                     }
                 });
                 let tests = pipeline_tests(ctx, shadow, &mut run);
+                let tests_done = Instant::now();
                 if tests.is_err() {
                     stop.store(true, Ordering::SeqCst);
                     if let Some(b) = &stop_boot {
@@ -112,13 +113,13 @@ pub fn run(ctx: &mut Ctx, shadow: &Shadow) -> Result<()> {
                 let ready = worker
                     .join()
                     .unwrap_or_else(|_| Err(anyhow!("getting DAG {dag} ready panicked")));
-                (tests, ready)
+                (tests.map(|()| tests_done), ready)
             });
-            tests?;
+            let tests_done = tests?;
             // Airflow's health is configure's: reported (and a failure
             // reported as configure's) before anything of the DAG.
             if let Some(b) = boot.take() {
-                super::configure::finish(ctx, b)?;
+                super::configure::finish(ctx, b, tests_done, Phase::Pipeline)?;
             }
             ready
         }

@@ -294,16 +294,30 @@ pub fn psql(sb: &Sandbox, env: &str, sql: &str) -> Result<String, String> {
 /// Status of each task of a run's play (the last result per task name),
 /// from the project's JSONL callback.
 pub fn play_statuses(run: &Path) -> std::collections::HashMap<String, String> {
-    std::fs::read_to_string(run.join("ansible-playbook.jsonl"))
-        .unwrap_or_else(|e| panic!("no play events in {}: {e}", run.display()))
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|e| e["event"] == "task_result")
-        .map(|e| {
-            (
-                e["task"].as_str().unwrap_or("").to_string(),
-                e["status"].as_str().unwrap_or("").to_string(),
-            )
-        })
-        .collect()
+    let events: Vec<serde_json::Value> =
+        std::fs::read_to_string(run.join("ansible-playbook.jsonl"))
+            .unwrap_or_else(|e| panic!("no play events in {}: {e}", run.display()))
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .collect();
+    task_statuses(&events)
+}
+
+/// Each task's status by name. A task the play holds twice (site.yml runs
+/// Airflow's configuration first on a host that has its software, and skips
+/// the same tasks later) reports what the copy that ran did: a `skipped`
+/// never hides another status.
+pub fn task_statuses(events: &[serde_json::Value]) -> std::collections::HashMap<String, String> {
+    let mut out = std::collections::HashMap::new();
+    for e in events.iter().filter(|e| e["event"] == "task_result") {
+        let task = e["task"].as_str().unwrap_or("").to_string();
+        let status = e["status"].as_str().unwrap_or("").to_string();
+        match out.get(&task) {
+            Some(seen) if status == "skipped" && seen != "skipped" => {}
+            _ => {
+                out.insert(task, status);
+            }
+        }
+    }
+    out
 }
