@@ -43,7 +43,8 @@ pub struct Summary {
 pub struct AirflowBootSummary {
     /// From the end of the play to Airflow reporting healthy.
     pub healthy_after_play_s: f64,
-    /// How long the run had nothing else to do but wait for it.
+    /// How long the run had nothing else to do but wait for it (in the
+    /// pipeline phase: until its task API was warm and the DAG parsed).
     pub waited_s: f64,
     /// The phase during which it became healthy was awaited.
     pub awaited_in: Phase,

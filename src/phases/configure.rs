@@ -178,18 +178,21 @@ impl Drop for AirflowBoot {
 /// tests and calls [`finish`]); a no-op once done.
 pub fn airflow_ready(ctx: &mut Ctx, awaited_in: Phase) -> Result<()> {
     match ctx.airflow_boot.take() {
-        Some(boot) => finish(ctx, boot, Instant::now(), awaited_in),
+        Some(boot) => finish(ctx, boot, Instant::now(), None, awaited_in),
         None => Ok(()),
     }
 }
 
 /// Report Airflow's health and record configure as done; a failure is
-/// configure's (exit 12), whichever phase noticed it. `needed_since`: when
-/// the run had nothing else to do but wait for it (for the report).
+/// configure's (exit 12), whichever phase noticed it. For the run record:
+/// `needed_since`, when the run had nothing else to do but wait for
+/// Airflow; `ready_at`, when it was ready for what that step needed (the
+/// pipeline's: its task API warm and the DAG parsed), if later than health.
 pub fn finish(
     ctx: &mut Ctx,
     mut boot: AirflowBoot,
     needed_since: Instant,
+    ready_at: Option<Instant>,
     awaited_in: Phase,
 ) -> Result<()> {
     let healthy_at = match boot.join() {
@@ -209,7 +212,8 @@ pub fn finish(
     let after_play = healthy_at
         .saturating_duration_since(boot.play_done)
         .as_secs_f64();
-    let waited = healthy_at
+    let waited = ready_at
+        .map_or(healthy_at, |r| r.max(healthy_at))
         .saturating_duration_since(needed_since)
         .as_secs_f64();
     ctx.run.summary.airflow_boot = Some(crate::runrec::AirflowBootSummary {

@@ -43,7 +43,7 @@ pub fn run(ctx: &mut Ctx, shadow: &Shadow) -> Result<()> {
     let mut boot = ctx.airflow_boot.take();
     if let Some(passed) = still_proven(ctx, &digest) {
         if let Some(b) = boot {
-            super::configure::finish(ctx, b, Instant::now(), Phase::Pipeline)?;
+            super::configure::finish(ctx, b, Instant::now(), None, Phase::Pipeline)?;
         }
         ui::phase(
             "pipeline",
@@ -93,13 +93,16 @@ pub fn run(ctx: &mut Ctx, shadow: &Shadow) -> Result<()> {
         Ok(prep) => {
             let stop = Arc::new(AtomicBool::new(false));
             let stop_boot = boot.as_ref().map(|b| b.stopper());
-            let (tests, ready) = std::thread::scope(|s| {
+            let (tests, ready, ready_at) = std::thread::scope(|s| {
                 let worker = s.spawn({
                     let stop = stop.clone();
                     let boot = boot.as_mut();
-                    move || match boot.map(|b| b.join()) {
-                        Some(Err(_)) => Err(anyhow!("Airflow did not become healthy")),
-                        _ => prep.run(shadow, stop),
+                    move || {
+                        let ready = match boot.map(|b| b.join()) {
+                            Some(Err(_)) => Err(anyhow!("Airflow did not become healthy")),
+                            _ => prep.run(shadow, stop),
+                        };
+                        (ready, Instant::now())
                     }
                 });
                 let tests = pipeline_tests(ctx, shadow, &mut run);
@@ -110,16 +113,19 @@ pub fn run(ctx: &mut Ctx, shadow: &Shadow) -> Result<()> {
                         b.store(true, Ordering::SeqCst);
                     }
                 }
-                let ready = worker
-                    .join()
-                    .unwrap_or_else(|_| Err(anyhow!("getting DAG {dag} ready panicked")));
-                (tests.map(|()| tests_done), ready)
+                let (ready, ready_at) = worker.join().unwrap_or_else(|_| {
+                    (
+                        Err(anyhow!("getting DAG {dag} ready panicked")),
+                        Instant::now(),
+                    )
+                });
+                (tests.map(|()| tests_done), ready, ready_at)
             });
             let tests_done = tests?;
             // Airflow's health is configure's: reported (and a failure
             // reported as configure's) before anything of the DAG.
             if let Some(b) = boot.take() {
-                super::configure::finish(ctx, b, tests_done, Phase::Pipeline)?;
+                super::configure::finish(ctx, b, tests_done, Some(ready_at), Phase::Pipeline)?;
             }
             ready
         }
