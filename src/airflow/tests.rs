@@ -88,6 +88,22 @@ fn dag_json(paused: bool) -> String {
     .to_string()
 }
 
+/// The DAG's source as Airflow serves it: `content` parsed as `version`.
+fn source(content: &str, version: u32) -> String {
+    json!({"content": content, "dag_id": "demo", "version_number": version}).to_string()
+}
+
+/// An Airflow that parsed `content` as `version` of DAG demo, without
+/// import errors.
+fn parsed_as(content: &'static str, version: u32, paused: bool) -> Stub {
+    Stub::start(move |m, p, _| match (m, p) {
+        ("GET", "/api/v2/dags/demo") => (200, dag_json(paused)),
+        ("GET", "/api/v2/importErrors") => (200, json!({"import_errors": []}).to_string()),
+        ("GET", "/api/v2/dagSources/demo") => (200, source(content, version)),
+        _ => (404, "{}".into()),
+    })
+}
+
 fn fast(a: Airflow) -> Airflow {
     a.with_retry_budget(Duration::from_secs(5))
 }
@@ -108,7 +124,7 @@ fn import_errors_of_another_file_are_not_the_dags() {
         ("PATCH", "/api/v2/dags/demo") => (200, dag_json(false)),
         ("GET", "/api/v2/importErrors") => (200, json!({"import_errors": [
             {"filename": "other.py", "stack_trace": "SyntaxError in other.py"}], "total_entries": 1}).to_string()),
-        ("GET", "/api/v2/dagSources/demo") => (200, json!({"content": DAG_V2, "dag_id": "demo", "version_number": 2}).to_string()),
+        ("GET", "/api/v2/dagSources/demo") => (200, source(DAG_V2, 2)),
         _ => (404, "{}".into()),
     }
     });
@@ -159,14 +175,8 @@ fn a_changed_dag_is_triggered_only_after_airflow_parsed_the_new_file() {
         ("GET", "/api/v2/dags/demo") => (200, dag_json(false)),
         ("GET", "/api/v2/importErrors") => (200, json!({"import_errors": []}).to_string()),
         // The old version three times, then the deployed one.
-        ("GET", "/api/v2/dagSources/demo") if nth <= 3 => (
-            200,
-            json!({"content": DAG_V1, "dag_id": "demo", "version_number": 1}).to_string(),
-        ),
-        ("GET", "/api/v2/dagSources/demo") => (
-            200,
-            json!({"content": DAG_V2, "dag_id": "demo", "version_number": 2}).to_string(),
-        ),
+        ("GET", "/api/v2/dagSources/demo") if nth <= 3 => (200, source(DAG_V1, 1)),
+        ("GET", "/api/v2/dagSources/demo") => (200, source(DAG_V2, 2)),
         _ => (404, "{}".into()),
     });
     let parsed = wait_dag(
@@ -178,15 +188,7 @@ fn a_changed_dag_is_triggered_only_after_airflow_parsed_the_new_file() {
     assert_eq!(parsed.version, Some(2), "ran the old version");
     assert_eq!(stub.count("GET /api/v2/dagSources/demo"), 4);
     // Never the previous version: a wait that ends first is an error.
-    let stub = Stub::start(|m, p, _| match (m, p) {
-        ("GET", "/api/v2/dags/demo") => (200, dag_json(false)),
-        ("GET", "/api/v2/importErrors") => (200, json!({"import_errors": []}).to_string()),
-        ("GET", "/api/v2/dagSources/demo") => (
-            200,
-            json!({"content": DAG_V1, "dag_id": "demo", "version_number": 1}).to_string(),
-        ),
-        _ => (404, "{}".into()),
-    });
+    let stub = parsed_as(DAG_V1, 1, false);
     let err = wait_dag(
         &fast(Airflow::new(&stub.base)),
         dir.path(),
@@ -203,15 +205,7 @@ fn a_changed_dag_is_triggered_only_after_airflow_parsed_the_new_file() {
 fn only_the_deployed_version_counts_as_parsed_now_and_import_errors_are_no_verdict() {
     let dir = dags_dir();
     // Parsed from the deployed file: no reserialize needed.
-    let stub = Stub::start(|m, p, _| match (m, p) {
-        ("GET", "/api/v2/dags/demo") => (200, dag_json(true)),
-        ("GET", "/api/v2/importErrors") => (200, json!({"import_errors": []}).to_string()),
-        ("GET", "/api/v2/dagSources/demo") => (
-            200,
-            json!({"content": DAG_V2, "dag_id": "demo", "version_number": 2}).to_string(),
-        ),
-        _ => (404, "{}".into()),
-    });
+    let stub = parsed_as(DAG_V2, 2, true);
     let parsed = fast(Airflow::new(&stub.base)).parsed_now("demo", dir.path());
     assert_eq!(parsed.map(|p| p.version), Some(Some(2)));
     // One look, and nothing unpaused by it.
@@ -219,15 +213,7 @@ fn only_the_deployed_version_counts_as_parsed_now_and_import_errors_are_no_verdi
     assert_eq!(stub.count("PATCH"), 0);
     // An older version, or import errors (maybe of an older version of the
     // file): not parsed now, whatever the cause; the caller reparses.
-    let stub = Stub::start(|m, p, _| match (m, p) {
-        ("GET", "/api/v2/dags/demo") => (200, dag_json(true)),
-        ("GET", "/api/v2/importErrors") => (200, json!({"import_errors": []}).to_string()),
-        ("GET", "/api/v2/dagSources/demo") => (
-            200,
-            json!({"content": DAG_V1, "dag_id": "demo", "version_number": 1}).to_string(),
-        ),
-        _ => (404, "{}".into()),
-    });
+    let stub = parsed_as(DAG_V1, 1, true);
     assert!(fast(Airflow::new(&stub.base))
         .parsed_now("demo", dir.path())
         .is_none());
@@ -247,15 +233,7 @@ fn only_the_deployed_version_counts_as_parsed_now_and_import_errors_are_no_verdi
 #[test]
 fn a_wait_for_the_parse_ends_when_told_to_stop() {
     let dir = dags_dir();
-    let stub = Stub::start(|m, p, _| match (m, p) {
-        ("GET", "/api/v2/dags/demo") => (200, dag_json(true)),
-        ("GET", "/api/v2/importErrors") => (200, json!({"import_errors": []}).to_string()),
-        ("GET", "/api/v2/dagSources/demo") => (
-            200,
-            json!({"content": DAG_V1, "dag_id": "demo", "version_number": 1}).to_string(),
-        ),
-        _ => (404, "{}".into()),
-    });
+    let stub = parsed_as(DAG_V1, 1, true);
     let stop = Arc::new(AtomicBool::new(false));
     let a = fast(Airflow::new(&stub.base));
     let waiting = {
